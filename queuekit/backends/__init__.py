@@ -1,0 +1,1 @@
+"""Backends that ship with the core; each is registered through the ``queuekit.backends`` entry point."""

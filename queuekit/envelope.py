@@ -1,0 +1,120 @@
+"""The portable, versioned JSON message that every backend carries from producer to worker."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .exceptions import InvalidMessage
+
+#: The envelope format this queuekit writes. A worker refuses any other version.
+VERSION = 1
+SUPPORTED_VERSIONS = frozenset({VERSION})
+
+_REQUIRED = {"v": int, "id": str, "job": str, "args": list, "kwargs": dict}
+
+
+def new_id() -> str:
+    """A fresh job id: 32 lowercase hex digits."""
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Envelope:
+    """One job invocation, as it travels over any wire.
+
+    ``options`` holds the portable per-call settings the worker needs (timeout,
+    retries, ...); engine-specific routing stays with the backend.
+    """
+
+    job: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=new_id)
+    queue: str = "default"
+    enqueued_at: float = field(default_factory=time.time)
+    attempt: int = 1
+    options: dict[str, Any] = field(default_factory=dict)
+    version: int = VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": self.version,
+            "id": self.id,
+            "job": self.job,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "queue": self.queue,
+            "enqueued_at": self.enqueued_at,
+            "attempt": self.attempt,
+            "options": self.options,
+        }
+
+    def encode(self) -> bytes:
+        """The envelope as compact UTF-8 JSON bytes."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Envelope:
+        """Build an envelope from decoded JSON, refusing anything malformed or of another version."""
+        if not isinstance(data, dict):
+            raise InvalidMessage(f"a queuekit message is a JSON object, got {type(data).__name__}")
+        version = data.get("v")
+        if type(version) is not int:
+            raise InvalidMessage(f"the message has no integer envelope version 'v' (got {version!r})")
+        if version not in SUPPORTED_VERSIONS:
+            raise InvalidMessage(
+                f"envelope version {version} is not supported by this worker (it reads "
+                f"{sorted(SUPPORTED_VERSIONS)}); upgrade queuekit on the worker"
+            )
+        for key, kind in _REQUIRED.items():
+            if type(data.get(key)) is not kind:
+                raise InvalidMessage(
+                    f"field {key!r} must be a JSON {kind.__name__}, got {data.get(key)!r:.80}"
+                )
+        attempt = data.get("attempt", 1)
+        enqueued_at = data.get("enqueued_at", 0.0)
+        options = data.get("options", {})
+        queue = data.get("queue", "default")
+        if type(attempt) is not int or attempt < 1:
+            raise InvalidMessage(f"field 'attempt' must be a positive integer, got {attempt!r:.80}")
+        if type(enqueued_at) not in (int, float):
+            raise InvalidMessage(f"field 'enqueued_at' must be a number, got {enqueued_at!r:.80}")
+        if type(options) is not dict:
+            raise InvalidMessage(f"field 'options' must be a JSON object, got {options!r:.80}")
+        if type(queue) is not str:
+            raise InvalidMessage(f"field 'queue' must be a string, got {queue!r:.80}")
+        return cls(
+            job=data["job"],
+            args=data["args"],
+            kwargs=data["kwargs"],
+            id=data["id"],
+            queue=queue,
+            enqueued_at=float(enqueued_at),
+            attempt=attempt,
+            options=options,
+            version=version,
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Envelope:
+        """Parse wire bytes into an envelope; raises :class:`InvalidMessage` on anything else."""
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidMessage(f"the message is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+
+def peek_id(raw: Any) -> str | None:
+    """Best-effort job id of a message that failed to decode, for the log line."""
+    try:
+        data = json.loads(raw) if isinstance(raw, (bytes, str)) else raw
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("id"), str):
+        return str(data["id"])[:64]
+    return None
