@@ -120,14 +120,9 @@ class BaseQueue:
 
     # -- capabilities -----------------------------------------------------------------------
 
-    @classmethod
-    def capabilities(cls) -> dict[str, bool | str]:
-        """The declared capabilities, as a table row: flag name -> bool, plus ``delivery``."""
-        row: dict[str, bool | str] = {
-            name: bool(getattr(cls, f"supports_{name}")) for name in CAPABILITIES
-        }
-        row["delivery"] = cls.delivery
-        return row
+    def capabilities(self) -> dict[str, bool | str]:
+        """This queue's capabilities (options such as memory's immediate mode may narrow them)."""
+        return capability_row(self)
 
     def _require(self, capability: str, asked: str) -> None:
         if not getattr(self, f"supports_{capability}"):
@@ -175,7 +170,9 @@ class BaseQueue:
         check_call(args, kwargs)
         if spec.options:
             options = {**spec.options, **options} if options else spec.options
-        envelope = Envelope(job=name, args=list(args), kwargs=dict(kwargs), queue=self.default_queue)
+        envelope = Envelope(
+            job=name, args=list(args), kwargs=dict(kwargs), queue=self.default_queue
+        )
         if options:
             self._apply_options(envelope, options)
         return envelope
@@ -274,7 +271,9 @@ class BaseQueue:
     def _announce(self, envelope: Envelope) -> None:
         if events.active():
             events.emit(
-                events.Event("enqueued", envelope.id, envelope.job, envelope.queue, self.backend_name)
+                events.Event(
+                    "enqueued", envelope.id, envelope.job, envelope.queue, self.backend_name
+                )
             )
 
     def _sent_result(self, envelope: Envelope) -> JobResult:
@@ -306,7 +305,10 @@ class BaseQueue:
     def get_result(self, job_id: str) -> JobResult:
         """The current state of job ``job_id``."""
         self._require("results", "get_result()")
-        raise NotImplementedError(f"{type(self).__qualname__} must implement get_result()")
+        return self._get_result(job_id)
+
+    def _get_result(self, job_id: str) -> JobResult:
+        raise NotImplementedError(f"{type(self).__qualname__} must implement _get_result()")
 
     def wait_for_change(self, result: JobResult, timeout: float) -> JobResult:
         """Wait up to ``timeout`` seconds for ``result`` to move on; backends may block smarter."""
@@ -316,7 +318,10 @@ class BaseQueue:
     def cancel(self, job_id: str) -> bool:
         """Cancel a job that has not started; True if it was still waiting and now never runs."""
         self._require("cancel", "cancel()")
-        raise NotImplementedError(f"{type(self).__qualname__} must implement cancel()")
+        return self._cancel(job_id)
+
+    def _cancel(self, job_id: str) -> bool:
+        raise NotImplementedError(f"{type(self).__qualname__} must implement _cancel()")
 
     def count(self, queue: str | None = None) -> int:
         """Jobs waiting in ``queue`` (the default queue when None)."""
@@ -368,6 +373,15 @@ class BaseQueue:
         return redact(f"<{type(self).__name__} {self.backend_name!r} {body}>")
 
 
+def capability_row(backend: BaseQueue | type[BaseQueue]) -> dict[str, bool | str]:
+    """A backend class's or queue's capabilities as a table row: flag -> bool, plus delivery."""
+    row: dict[str, bool | str] = {
+        name: bool(getattr(backend, f"supports_{name}")) for name in CAPABILITIES
+    }
+    row["delivery"] = backend.delivery
+    return row
+
+
 def _qualname(func: Callable[..., Any]) -> str:
     module = getattr(func, "__module__", "?")
     return f"{module}.{getattr(func, '__qualname__', repr(func))}"
@@ -397,4 +411,13 @@ def _run_at(key: str, value: Any, now: float) -> float:
     return value.timestamp()
 
 
-__all__ = ["CAPABILITIES", "BaseQueue", "Call", "Delivery", "QueueError", "RegisteredJob", "call"]
+__all__ = [
+    "CAPABILITIES",
+    "BaseQueue",
+    "Call",
+    "Delivery",
+    "QueueError",
+    "RegisteredJob",
+    "call",
+    "capability_row",
+]

@@ -19,7 +19,9 @@ BACKEND_KEYS = ("BACKEND", "CLASS")
 _SCHEME_BACKENDS = {"memory": "memory", "sqlite": "sqlite"}
 
 
-def read_prefixed(config: Mapping[str, Any], prefix: str = DEFAULT_PREFIX) -> tuple[Any, dict[str, Any]]:
+def read_prefixed(
+    config: Mapping[str, Any], prefix: str = DEFAULT_PREFIX
+) -> tuple[Any, dict[str, Any]]:
     """Split ``config`` into (backend, options) using every ``<prefix>*`` key.
 
     ``<prefix>BACKEND`` (or ``<prefix>CLASS``) names the backend; every other key becomes a

@@ -64,7 +64,9 @@ class Envelope:
             raise InvalidMessage(f"a queuekit message is a JSON object, got {type(data).__name__}")
         version = data.get("v")
         if type(version) is not int:
-            raise InvalidMessage(f"the message has no integer envelope version 'v' (got {version!r})")
+            raise InvalidMessage(
+                f"the message has no integer envelope version 'v' (got {version!r})"
+            )
         if version not in SUPPORTED_VERSIONS:
             raise InvalidMessage(
                 f"envelope version {version} is not supported by this worker (it reads "

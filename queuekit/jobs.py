@@ -13,7 +13,6 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-
 from .base import BaseQueue, Call
 from .config import DEFAULT_PREFIX, create_queue, read_prefixed
 from .exceptions import DuplicateJob, NoQueueConfigured
@@ -176,8 +175,10 @@ def _lookup(app: Any) -> BaseQueue | None:
     if app is None:
         app = _current_app()
     if app is not None:
-        queue = _app_queues.get(app, _NOT_REGISTERED) if _weakable(app) else getattr(
-            app, "queuekit_queue", _NOT_REGISTERED
+        queue = (
+            _app_queues.get(app, _NOT_REGISTERED)
+            if _weakable(app)
+            else getattr(app, "queuekit_queue", _NOT_REGISTERED)
         )
         if queue is not _NOT_REGISTERED:
             return queue  # type: ignore[no-any-return]

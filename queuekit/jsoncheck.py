@@ -12,7 +12,7 @@ _FIX = "pass only str, int, float, bool, None, lists and dicts with str keys"
 
 
 def _describe(value: Any) -> str:
-    hints = {
+    hints: dict[type, str] = {
         tuple: "a tuple (JSON turns it into a list; pass a list)",
         set: "a set (JSON has no sets; pass a sorted list)",
         frozenset: "a frozenset (JSON has no sets; pass a sorted list)",

@@ -32,8 +32,8 @@ def suggest(word: str, candidates: Any) -> str:
 
 def coerce(backend: str, key: str, spec: Option, value: Any) -> Any:
     """Turn ``value`` (often a string from a config file or the environment) into ``spec.type``."""
-    if value is None or isinstance(value, spec.type) and not (
-        spec.type is int and isinstance(value, bool)
+    if value is None or (
+        isinstance(value, spec.type) and not (spec.type is int and isinstance(value, bool))
     ):
         result = value
     elif isinstance(value, str) and spec.type is bool:

@@ -13,7 +13,7 @@ from importlib import metadata
 from types import MappingProxyType
 from typing import Any
 
-from .base import BaseQueue
+from .base import BaseQueue, capability_row
 from .exceptions import BackendImportError, BackendNotFound, ConfigurationError, DuplicateBackend
 from .options import suggest
 
@@ -229,10 +229,15 @@ def _info(name: str, entry_points: list[metadata.EntryPoint]) -> BackendInfo:
     if name in _in_process:
         cls = _in_process[name]
         target = f"{cls.__module__}:{cls.__qualname__}"
-        return BackendInfo(name, None, None, target, True, True, None, cls.capabilities())
+        return BackendInfo(name, None, None, target, True, True, None, capability_row(cls))
     if not entry_points:
         return BackendInfo(
-            name, f"queuekit-{name}", None, "", False, False,
+            name,
+            f"queuekit-{name}",
+            None,
+            "",
+            False,
+            False,
             f"not installed: {install_hint(name)}",
         )
     first = entry_points[0]
@@ -243,8 +248,14 @@ def _info(name: str, entry_points: list[metadata.EntryPoint]) -> BackendInfo:
             name, _dist_name(first), _dist_version(first), first.value, True, False, str(exc)
         )
     return BackendInfo(
-        name, _dist_name(first), _dist_version(first), first.value, True, True, None,
-        cls.capabilities(),
+        name,
+        _dist_name(first),
+        _dist_version(first),
+        first.value,
+        True,
+        True,
+        None,
+        capability_row(cls),
     )
 
 

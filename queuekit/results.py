@@ -83,7 +83,9 @@ class JobResult:
 
     def _queue(self) -> BaseQueue:
         if self.backend is None:
-            raise ValueError(f"JobResult {self.id!r} is not bound to a queue; use queue.get_result().")
+            raise ValueError(
+                f"JobResult {self.id!r} is not bound to a queue; use queue.get_result()."
+            )
         return self.backend
 
     def refresh(self) -> JobResult:

@@ -71,7 +71,11 @@ def _dt(timestamp: float) -> datetime:
 def error_info(exc: BaseException) -> ErrorInfo:
     """Type, message and formatted traceback of ``exc``."""
     kind = type(exc)
-    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
     return ErrorInfo(name, str(exc), "".join(traceback.format_exception(exc)))
 
 
@@ -118,11 +122,11 @@ def execute(queue: BaseQueue, message: bytes | str | Envelope) -> Outcome:
         return _reject(queue, message, None, exc)
     spec = queue.jobs.get(envelope.job)
     if spec is None:
-        exc = UnknownJob(
+        unknown = UnknownJob(
             f"job {envelope.job!r} is not registered in this worker; only registered jobs run "
             f"(import the module that defines it in the worker's --app)"
         )
-        return _reject(queue, message, envelope, exc)
+        return _reject(queue, message, envelope, unknown)
 
     started = time.time()
     name, job_id = envelope.job, envelope.id

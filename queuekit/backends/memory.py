@@ -44,25 +44,39 @@ class MemoryQueue(BaseQueue):
     delivery: ClassVar[str] = "at-most-once"  # type: ignore[assignment]  # jobs die with the process
 
     options_schema: ClassVar[dict[str, Option]] = {
-        "mode": Option(str, "threaded", "threaded: a pool runs jobs; immediate: run at enqueue",
-                       choices=("threaded", "immediate")),
+        "mode": Option(
+            str,
+            "threaded",
+            "threaded: a pool runs jobs; immediate: run at enqueue",
+            choices=("threaded", "immediate"),
+        ),
         "concurrency": Option(int, 4, "worker threads in threaded mode"),
         "max_results": Option(int, 10_000, "finished results kept; the oldest are dropped"),
+        "autostart": Option(
+            bool, True, "start the pool at the first enqueue; false waits for start()"
+        ),
     }
 
     def __init__(self, options: dict[str, object] | None = None, /, **kwargs: object) -> None:
         super().__init__(options, **kwargs)
         self.mode: str = self.options["mode"]
         self.immediate = self.mode == "immediate"
+        if self.immediate:
+            # Jobs run inside enqueue: none ever waits beside another (priority) or long
+            # enough to be canceled.
+            self.supports_priority = False  # type: ignore[misc]
+            self.supports_cancel = False  # type: ignore[misc]
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._ready: list[tuple[int, int, str, bytes]] = []  # (-priority, seq, id, message)
-        self._scheduled: list[tuple[float, int, str, bytes]] = []  # (eta, seq, id, message)
+        # (eta, seq, -priority, id, message)
+        self._scheduled: list[tuple[float, int, int, str, bytes]] = []
         self._waiting: dict[str, int] = {}  # queue name -> jobs ready or scheduled
         self._results: OrderedDict[str, JobResult] = OrderedDict()
         self._running = 0
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._started = bool(self.options["autostart"])
 
     # -- producer side ------------------------------------------------------------------------
 
@@ -72,29 +86,44 @@ class MemoryQueue(BaseQueue):
     def _send_many(self, envelopes: list[Envelope]) -> None:
         if self._closed:
             raise RuntimeError("This memory queue is closed; create a new one.")
-        run_now: list[bytes] = []
+        run_now: list[tuple[str, bytes]] = []
         with self._cond:
             for envelope in envelopes:
                 message = envelope.encode()
                 eta = envelope.options.get("eta")
+                rank = -envelope.options.get("priority", 0)
                 self._results[envelope.id] = self._sent_result(envelope)
                 self._waiting[envelope.queue] = self._waiting.get(envelope.queue, 0) + 1
                 if eta is not None and eta > time.time():
-                    heapq.heappush(self._scheduled, (eta, next(self._seq), envelope.id, message))
+                    entry = (eta, next(self._seq), rank, envelope.id, message)
+                    heapq.heappush(self._scheduled, entry)
                 elif self.immediate:
-                    run_now.append(message)
+                    run_now.append((envelope.id, message))
                 else:
-                    priority = envelope.options.get("priority", 0)
-                    heapq.heappush(self._ready, (-priority, next(self._seq), envelope.id, message))
+                    heapq.heappush(self._ready, (rank, next(self._seq), envelope.id, message))
             self._prune()
             self._cond.notify_all()
+        if self._started and not self.immediate:
+            self._start_threads()
+        for job_id, message in run_now:
+            self._run(job_id, message)
+
+    def put_raw(self, data: bytes) -> None:
+        """Queue bytes as if a broker delivered them (tests of the worker's refusals)."""
+        with self._cond:
+            heapq.heappush(self._ready, (0, next(self._seq), "", data))
+            self._cond.notify_all()
+        if self._started and not self.immediate:
+            self._start_threads()
+
+    def start(self) -> None:
+        """Start the pool of a queue created with ``autostart=False``."""
+        self._started = True
         if not self.immediate:
             self._start_threads()
-        for message in run_now:
-            self._run(message)
 
     def _result_after_send(self, envelope: Envelope) -> JobResult:
-        return self.get_result(envelope.id) if self.immediate else self._sent_result(envelope)
+        return self._get_result(envelope.id) if self.immediate else self._sent_result(envelope)
 
     def _prune(self) -> None:
         excess = len(self._results) - self.options["max_results"]
@@ -105,7 +134,7 @@ class MemoryQueue(BaseQueue):
 
     # -- results --------------------------------------------------------------------------------
 
-    def get_result(self, job_id: str) -> JobResult:
+    def _get_result(self, job_id: str) -> JobResult:
         with self._cond:
             result = self._results.get(job_id)
         if result is None:
@@ -124,12 +153,14 @@ class MemoryQueue(BaseQueue):
             self._run_due()
         return self.get_result(result.id)
 
-    def cancel(self, job_id: str) -> bool:
+    def _cancel(self, job_id: str) -> bool:
         with self._cond:
             result = self._results.get(job_id)
             if result is None or result.status not in (JobStatus.QUEUED, JobStatus.SCHEDULED):
                 return False
-            self._results[job_id] = replace(result, status=JobStatus.CANCELED, finished_at=_now_dt())
+            self._results[job_id] = replace(
+                result, status=JobStatus.CANCELED, finished_at=_now_dt()
+            )
             self._waiting[result.queue] -= 1
             self._cond.notify_all()
             return True
@@ -151,8 +182,7 @@ class MemoryQueue(BaseQueue):
         self._running += 1
         return True
 
-    def _run(self, message: bytes) -> None:
-        job_id = Envelope.decode(message).id
+    def _run(self, job_id: str, message: bytes) -> None:
         with self._cond:
             if not self._claim(job_id):
                 return
@@ -174,9 +204,8 @@ class MemoryQueue(BaseQueue):
         """Move due scheduled jobs to the ready heap; return the next eta. Holds the lock."""
         now = time.time()
         while self._scheduled and self._scheduled[0][0] <= now:
-            _, seq, job_id, message = heapq.heappop(self._scheduled)
-            priority = Envelope.decode(message).options.get("priority", 0)
-            heapq.heappush(self._ready, (-priority, seq, job_id, message))
+            _, seq, rank, job_id, message = heapq.heappop(self._scheduled)
+            heapq.heappush(self._ready, (rank, seq, job_id, message))
         return self._scheduled[0][0] if self._scheduled else None
 
     def _run_due(self) -> None:
@@ -186,8 +215,8 @@ class MemoryQueue(BaseQueue):
                 self._release_due()
                 if not self._ready:
                     return
-                message = heapq.heappop(self._ready)[3]
-            self._run(message)
+                _, _, job_id, message = heapq.heappop(self._ready)
+            self._run(job_id, message)
 
     def _start_threads(self) -> None:
         if len(self._threads) >= self.options["concurrency"]:
@@ -210,8 +239,8 @@ class MemoryQueue(BaseQueue):
                     if self._ready:
                         break
                     self._cond.wait(None if next_eta is None else max(next_eta - time.time(), 0))
-                message = heapq.heappop(self._ready)[3]
-            self._run(message)
+                _, _, job_id, message = heapq.heappop(self._ready)
+            self._run(job_id, message)
 
     def join(self, timeout: float | None = None) -> None:
         """Block until every job enqueued so far (scheduled ones included) has finished."""
@@ -229,7 +258,9 @@ class MemoryQueue(BaseQueue):
                         f"running after {timeout} s."
                     )
                 next_eta = self._scheduled[0][0] - time.time() if self._scheduled else 0.05
-                self._cond.wait(max(min(x for x in (remaining, next_eta, 0.05) if x is not None), 0))
+                self._cond.wait(
+                    max(min(x for x in (remaining, next_eta, 0.05) if x is not None), 0)
+                )
 
     def run_worker(
         self,
