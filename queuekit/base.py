@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 from . import events, runtime
 from .envelope import Envelope
@@ -26,6 +26,9 @@ from .jsoncheck import check_call
 from .options import Option, parse_options, suggest
 from .redact import redact, redact_options
 from .results import JobResult, JobStatus
+
+if TYPE_CHECKING:
+    from .worker import Received
 
 Delivery = Literal["at-least-once", "at-most-once"]
 
@@ -339,11 +342,22 @@ class BaseQueue:
         concurrency: int | None = None,
         burst: bool = False,
     ) -> None:
-        """Run this backend's native worker in this process until SIGINT/SIGTERM (or, with
-        ``burst``, until the queues are empty)."""
-        raise UnsupportedCapability(
-            f"Backend {self.backend_name!r} has no worker that queuekit can start."
-        )
+        """Run a worker in this process until SIGINT/SIGTERM (with ``burst``, until no job is
+        due). Backends with a native worker override this; the default drives ``_fetch``."""
+        if type(self)._fetch is BaseQueue._fetch:
+            raise UnsupportedCapability(
+                f"Backend {self.backend_name!r} has no worker that queuekit can start."
+            )
+        from .worker import PollingWorker  # only workers need it
+
+        PollingWorker(self, queues or [self.default_queue], concurrency or 1, burst).run()
+
+    def _fetch(self, queues: Sequence[str], timeout: float) -> Received | None:
+        """Take the next due message from ``queues``, waiting up to ``timeout`` seconds."""
+        raise NotImplementedError
+
+    def _ack(self, received: Received, outcome: runtime.Outcome) -> None:
+        """Acknowledge a processed message (its outcome is already recorded)."""
 
     def close(self) -> None:
         """Release connections and threads; the queue is unusable afterwards."""
