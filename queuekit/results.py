@@ -45,6 +45,9 @@ class ErrorInfo:
     message: str
     traceback: str = ""
 
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
     def to_dict(self) -> dict[str, str]:
         return {"type": self.type, "message": self.message, "traceback": self.traceback}
 

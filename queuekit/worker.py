@@ -78,7 +78,9 @@ class PollingWorker:
             try:
                 received = fetch(self.queues, self.poll_timeout)
             except Exception:
-                logger.exception("queuekit worker: fetching from %s failed", self.queue.backend_name)
+                logger.exception(
+                    "queuekit worker: fetching from %s failed", self.queue.backend_name
+                )
                 self.stop.wait(self.poll_timeout)
                 continue
             if received is None:

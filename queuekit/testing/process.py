@@ -42,7 +42,9 @@ def worker_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-                raise AssertionError(f"worker did not stop within {stop_timeout} s:\n{log.read_text()}")
+                raise AssertionError(
+                    f"worker did not stop within {stop_timeout} s:\n{log.read_text()}"
+                ) from None
         output = log.read_text(errors="replace")
         log.unlink(missing_ok=True)
         if process.returncode not in (0, -stop_signal):

@@ -11,6 +11,7 @@ Layout under the root directory::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -20,7 +21,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from queuekit import BaseQueue, ConfigurationError, ErrorInfo, JobResult, JobStatus, ResultUnavailable
+from queuekit import (
+    BaseQueue,
+    ConfigurationError,
+    ErrorInfo,
+    JobResult,
+    JobStatus,
+    ResultUnavailable,
+)
 from queuekit.envelope import Envelope
 from queuekit.options import Option
 from queuekit.runtime import Outcome
@@ -58,7 +66,9 @@ class SpoolQueue(BaseQueue):
         if path is None and self.url:
             parts = urlsplit(self.url)
             if parts.scheme != "spool":
-                raise ConfigurationError(f"The spool backend takes spool:///dir URLs, got {self.url!r}.")
+                raise ConfigurationError(
+                    f"The spool backend takes spool:///dir URLs, got {self.url!r}."
+                )
             path = parts.path
         if not path:
             raise ConfigurationError("The spool backend needs a directory: path='/var/spool/jobs'.")
@@ -108,8 +118,13 @@ class SpoolQueue(BaseQueue):
             error = ErrorInfo.from_dict(data["error"]) if data["error"] else None
             status = JobStatus(data["status"])
             outcome = Outcome(
-                status, envelope, job_id, data["return_value"], error,
-                data["started_at"], data["finished_at"],
+                status,
+                envelope,
+                job_id,
+                data["return_value"],
+                error,
+                data["started_at"],
+                data["finished_at"],
             )
             return outcome.to_result(self)
         if (self.root / "canceled" / f"{job_id}.json").exists():
@@ -142,12 +157,12 @@ class SpoolQueue(BaseQueue):
             eta, _, job_id = path.stem.partition("-")
             if int(eta) > now:
                 break
-            target = self.root / "ready" / queue / f"{_RANK_BASE:010d}-{int(eta):020d}-{job_id}.json"
+            target = (
+                self.root / "ready" / queue / f"{_RANK_BASE:010d}-{int(eta):020d}-{job_id}.json"
+            )
             target.parent.mkdir(exist_ok=True)
-            try:
+            with contextlib.suppress(FileNotFoundError):  # another worker released it
                 os.rename(path, target)
-            except FileNotFoundError:
-                pass  # another worker released it
 
     def _claim(self, queue: str) -> Received | None:
         folder = self.root / "ready" / queue
@@ -184,5 +199,7 @@ class SpoolQueue(BaseQueue):
                 "started_at": outcome.started_at,
                 "finished_at": outcome.finished_at,
             }
-            _write_atomic(self.root / "results" / f"{outcome.job_id}.json", json.dumps(record).encode())
+            _write_atomic(
+                self.root / "results" / f"{outcome.job_id}.json", json.dumps(record).encode()
+            )
         Path(received.token).unlink(missing_ok=True)
