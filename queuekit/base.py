@@ -364,7 +364,7 @@ class BaseQueue:
 
     # -- the worker side --------------------------------------------------------------------
 
-    def process(self, message: bytes | str | Envelope) -> runtime.Outcome:
+    def process(self, message: bytes | str | dict[str, Any] | Envelope) -> runtime.Outcome:
         """Execute one message from the engine and record its outcome (see :mod:`runtime`)."""
         outcome = runtime.execute(self, message)
         self._record(outcome)

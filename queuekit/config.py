@@ -47,7 +47,7 @@ def read_prefixed(
 
 def backend_from_url(url: str) -> tuple[str, str]:
     """``'memory://'`` -> ('memory', url); ``'rq+redis://h/0'`` -> ('rq', 'redis://h/0')."""
-    scheme = urlsplit(url).scheme
+    scheme = urlsplit(url).scheme if "://" in url else ""
     if "+" in scheme:
         backend, _, inner = scheme.partition("+")
         return backend, inner + url[len(scheme) :]

@@ -102,19 +102,31 @@ class Envelope:
         )
 
     @classmethod
-    def decode(cls, raw: bytes | str) -> Envelope:
-        """Parse wire bytes into an envelope; raises :class:`InvalidMessage` on anything else."""
+    def decode(cls, raw: bytes | str | dict[str, Any]) -> Envelope:
+        """Parse wire bytes (or a dict a broker already decoded) into an envelope.
+
+        Raises :class:`InvalidMessage` on anything else, including NaN and Infinity, which
+        ``encode`` never writes.
+        """
+        if isinstance(raw, dict):
+            return cls.from_dict(raw)
+        if not isinstance(raw, (bytes, bytearray, str)):
+            raise InvalidMessage(f"a message is JSON bytes or text, got {type(raw).__name__}")
         try:
-            data = json.loads(raw)
+            data = json.loads(raw, parse_constant=_refuse_constant)
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidMessage(f"the message is not valid JSON: {exc}") from None
         return cls.from_dict(data)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def peek_id(raw: Any) -> str | None:
     """Best-effort job id of a message that failed to decode, for the log line."""
     try:
-        data = json.loads(raw) if isinstance(raw, (bytes, str)) else raw
+        data = json.loads(raw) if isinstance(raw, (bytes, bytearray, str)) else raw
     except (UnicodeDecodeError, ValueError):
         return None
     if isinstance(data, dict) and isinstance(data.get("id"), str):

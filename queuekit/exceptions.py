@@ -18,6 +18,11 @@ class BackendNotFound(ConfigurationError):
 class BackendImportError(ConfigurationError, ImportError):
     """A backend exists but its module (or one of its dependencies) failed to import."""
 
+    def __init__(self, message: str, *, name: str | None = None) -> None:
+        super().__init__(message)
+        #: The module that could not be imported, as ImportError.name reports it.
+        self.name = name
+
 
 class DuplicateBackend(ConfigurationError):
     """Two installed distributions declare the same backend alias."""
@@ -41,6 +46,10 @@ class InvalidArguments(QueueError, TypeError):
 
 class UnsupportedCapability(QueueError, NotImplementedError):
     """A call asked a backend for a capability it does not declare."""
+
+
+class QueueClosed(QueueError, RuntimeError):
+    """The queue was closed; it cannot send or run jobs any more."""
 
 
 class InvalidMessage(QueueError, ValueError):

@@ -150,17 +150,23 @@ _process_queue: BaseQueue | None = None
 
 
 def _store(app: Any, queue: BaseQueue | None) -> None:
+    """Keep ``queue`` for ``app``; a plain mapping or a non-Flask object sets the process's queue.
+
+    A Flask app's queue is found through ``current_app``, so several apps in one process keep
+    their own queues and an unregistered app never borrows another's.
+    """
     global _process_queue
     with _lock:
         if app is not None:
-            try:
+            if _weakable(app):
                 _app_queues[app] = queue
-            except TypeError:  # not weak-referenceable: remember it on the object itself
+            else:  # remember it on the object itself
                 app.queuekit_queue = queue
             extensions = getattr(app, "extensions", None)
             if isinstance(extensions, dict):
                 extensions["queuekit"] = queue
-        _process_queue = queue
+        if app is None or not callable(getattr(app, "app_context", None)):
+            _process_queue = queue
 
 
 def _current_app() -> Any:
@@ -186,8 +192,10 @@ def _lookup(app: Any) -> BaseQueue | None:
 
 
 def _weakable(app: Any) -> bool:
+    """True when ``app`` can key the WeakKeyDictionary: weak-referenceable and hashable."""
     try:
         weakref.ref(app)
+        hash(app)
     except TypeError:
         return False
     return True

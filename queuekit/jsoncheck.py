@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -58,12 +59,19 @@ def check_json(value: Any, path: str) -> None:
             if type(key) is not str:
                 raise InvalidArguments(
                     f"{path} has the key {key!r} of type {type(key).__name__}; JSON object keys "
-                    f"must be str, and this one would come back as {str(key)!r}. Convert the keys "
-                    f"to str."
+                    f"must be str, and this one would come back as {_json_key(key)}. Convert the "
+                    f"keys to str."
                 )
             check_json(item, f"{path}[{key!r}]")
         return
     raise _fail(path, f"{_describe(value)}: {_short_repr(value)}")
+
+
+def _json_key(key: Any) -> str:
+    try:
+        return repr(next(iter(json.loads(json.dumps({key: 0})))))
+    except (TypeError, ValueError):
+        return "nothing: json refuses it"
 
 
 def _short_repr(value: Any) -> str:

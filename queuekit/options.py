@@ -32,9 +32,9 @@ def suggest(word: str, candidates: Any) -> str:
 
 def coerce(backend: str, key: str, spec: Option, value: Any) -> Any:
     """Turn ``value`` (often a string from a config file or the environment) into ``spec.type``."""
-    if value is None or (
-        isinstance(value, spec.type) and not (spec.type is int and isinstance(value, bool))
-    ):
+    if value is None:
+        return spec.default
+    if isinstance(value, spec.type) and not (spec.type in (int, float) and isinstance(value, bool)):
         result = value
     elif isinstance(value, str) and spec.type is bool:
         lowered = value.strip().lower()
@@ -44,7 +44,9 @@ def coerce(backend: str, key: str, spec: Option, value: Any) -> Any:
                 f"use true or false."
             )
         result = lowered in _TRUE
-    elif isinstance(value, (str, int)) and spec.type in (int, float):
+    elif (
+        isinstance(value, (str, int)) and not isinstance(value, bool) and spec.type in (int, float)
+    ):
         try:
             result = spec.type(value)
         except ValueError:

@@ -6,7 +6,10 @@ import re
 from typing import Any
 
 # scheme://user:password@host  ->  scheme://user:***@host ; also scheme://:password@host
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?P<secret>[^@\s/]*)@")
+# The secret runs to the LAST @ before the host, as urllib and redis-py split it.
+_USERINFO = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?P<secret>[^\s/'\"]*)@(?=[^@\s/'\"]*(?:[/\s'\"]|$))"
+)
 # ?password=...&  (redis-py and kombu accept the password as a query parameter too)
 _QUERY = re.compile(r"(?P<head>[?&](?:password|passwd|pass|secret)=)(?P<secret>[^&#\s]*)", re.I)
 MASK = "***"

@@ -16,6 +16,7 @@ from typing import Any
 from .base import BaseQueue, capability_row
 from .exceptions import BackendImportError, BackendNotFound, ConfigurationError, DuplicateBackend
 from .options import suggest
+from .redact import redact
 
 GROUP = "queuekit.backends"
 
@@ -140,6 +141,19 @@ def _split_path(path: str) -> tuple[str, str]:
     return module, attr
 
 
+def _path_hint(path: str, replacement: str | None) -> str:
+    """What to do about a class path whose module is missing."""
+    target = replacement or path
+    alias = target.split(".")[0].removeprefix("queuekit_")
+    if target.startswith("queuekit_") and alias in FIRST_PARTY:
+        moved = f" queuekit replaces it with {replacement!r}." if replacement else ""
+        return f"{moved} Install it with: {install_hint(alias)}"
+    if replacement:
+        return f" queuekit replaces it with {replacement!r}."
+    candidates = [c for c in [*_known_aliases(), *LEGACY_PATHS.values()] if c != path]
+    return suggest(path, candidates)
+
+
 def _load_path(path: str) -> type[BaseQueue]:
     module_name, attr = _split_path(path)
     replacement = LEGACY_PATHS.get(path)
@@ -148,11 +162,7 @@ def _load_path(path: str) -> type[BaseQueue]:
     except ModuleNotFoundError as exc:
         missing = exc.name or "?"
         if module_name == missing or module_name.startswith(missing + "."):
-            hint = (
-                f" queuekit replaces it with {replacement!r}."
-                if replacement
-                else suggest(path, [*_known_aliases(), *LEGACY_PATHS.values()])
-            )
+            hint = _path_hint(path, replacement)
             raise BackendNotFound(
                 f"No backend class {path!r}: module {module_name!r} cannot be found "
                 f"(no module named {missing!r}).{hint}"
@@ -188,6 +198,11 @@ def get_backend(name: str | type[BaseQueue]) -> type[BaseQueue]:
             f"known aliases: {', '.join(_known_aliases())}."
         )
     name = name.strip()
+    if "://" in name:
+        raise BackendNotFound(
+            f"{redact(name)!r} is a URL, not a backend; pass it as url= (or QUEUEKIT_URL) and "
+            f"name the backend with backend=, or write '<backend>+{redact(name)}'."
+        )
     if name in _in_process:
         return _in_process[name]
     if "." in name or ":" in name:

@@ -114,7 +114,7 @@ def _app_context(app: Any) -> Iterator[None]:
         yield
 
 
-def execute(queue: BaseQueue, message: bytes | str | Envelope) -> Outcome:
+def execute(queue: BaseQueue, message: bytes | str | dict[str, Any] | Envelope) -> Outcome:
     """Decode, look up, run and report one job; bad messages are refused, not raised."""
     try:
         envelope = message if isinstance(message, Envelope) else Envelope.decode(message)

@@ -23,3 +23,32 @@ def collector(monkeypatch: pytest.MonkeyPatch) -> jobs.JobCollector:
     fresh = jobs.JobCollector()
     monkeypatch.setattr(jobs, "JOB_COLLECTOR", fresh)
     return fresh
+
+
+# -- live services ---------------------------------------------------------------------------
+
+_SERVICES = {"redis": 6379, "rabbitmq": 5672, "postgres": 5432}
+
+
+def _answers(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked with a service needs it: skip when absent, fail when CI requires it."""
+    import os
+
+    required = os.environ.get("CI_REQUIRE_SERVICES", "").split()
+    for name, port in _SERVICES.items():
+        if item.get_closest_marker(name) is None or _answers(port):
+            continue
+        message = f"{name} is not answering on 127.0.0.1:{port}"
+        if name in required:
+            pytest.fail(f"{message}, and CI_REQUIRE_SERVICES requires it", pytrace=False)
+        pytest.skip(message)

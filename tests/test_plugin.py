@@ -15,7 +15,6 @@ from queuekit.testing.conformance import QueueConformance
 from queuekit.testing.process import worker_process
 
 
-
 def test_plugin_is_discovered_by_alias() -> None:
     """The installed queuekit-spool distribution provides the 'spool' alias through its entry point."""
     cls = queuekit.get_backend("spool")

@@ -18,10 +18,12 @@ from typing import ClassVar
 
 from ..base import BaseQueue
 from ..envelope import Envelope
-from ..exceptions import ResultUnavailable, UnsupportedCapability
+from ..exceptions import JobTimeout, QueueClosed, ResultUnavailable, UnsupportedCapability
 from ..options import Option
 from ..results import JobResult, JobStatus
 from ..runtime import Outcome
+
+_RAW = "\0raw"  # waiting-count key of raw messages, which name no queue
 
 
 def _now_dt() -> datetime:
@@ -74,6 +76,7 @@ class MemoryQueue(BaseQueue):
         self._waiting: dict[str, int] = {}  # queue name -> jobs ready or scheduled
         self._results: OrderedDict[str, JobResult] = OrderedDict()
         self._running = 0
+        self._canceled: set[str] = set()  # canceled ids still in a heap; skipped when popped
         self._threads: list[threading.Thread] = []
         self._closed = False
         self._started = bool(self.options["autostart"])
@@ -85,7 +88,7 @@ class MemoryQueue(BaseQueue):
 
     def _send_many(self, envelopes: list[Envelope]) -> None:
         if self._closed:
-            raise RuntimeError("This memory queue is closed; create a new one.")
+            raise QueueClosed("This memory queue is closed; create a new queue to send jobs.")
         run_now: list[tuple[str, bytes]] = []
         with self._cond:
             for envelope in envelopes:
@@ -112,6 +115,7 @@ class MemoryQueue(BaseQueue):
         """Queue bytes as if a broker delivered them (tests of the worker's refusals)."""
         with self._cond:
             heapq.heappush(self._ready, (0, next(self._seq), "", data))
+            self._waiting[_RAW] = self._waiting.get(_RAW, 0) + 1
             self._cond.notify_all()
         if self._started and not self.immediate:
             self._start_threads()
@@ -161,6 +165,7 @@ class MemoryQueue(BaseQueue):
             self._results[job_id] = replace(
                 result, status=JobStatus.CANCELED, finished_at=_now_dt()
             )
+            self._canceled.add(job_id)
             self._waiting[result.queue] -= 1
             self._cond.notify_all()
             return True
@@ -173,10 +178,13 @@ class MemoryQueue(BaseQueue):
 
     def _claim(self, job_id: str) -> bool:
         """Mark a popped job running, unless it was canceled while it waited. Holds the lock."""
-        result = self._results.get(job_id)
-        if result is not None and result.status is JobStatus.CANCELED:
+        if job_id in self._canceled:
+            self._canceled.discard(job_id)
             return False
-        if result is not None:
+        result = self._results.get(job_id)
+        if not job_id:
+            self._waiting[_RAW] -= 1
+        elif result is not None:
             self._waiting[result.queue] -= 1
             self._results[job_id] = replace(result, status=JobStatus.RUNNING, started_at=_now_dt())
         self._running += 1
@@ -253,9 +261,10 @@ class MemoryQueue(BaseQueue):
                     return
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    raise TimeoutError(
+                    raise JobTimeout(
                         f"{sum(self._waiting.values())} jobs still waiting and {self._running} "
                         f"running after {timeout} s."
+                        + ("" if self._started else " The pool was never started: call start().")
                     )
                 next_eta = self._scheduled[0][0] - time.time() if self._scheduled else 0.05
                 self._cond.wait(

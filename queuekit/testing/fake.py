@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from .. import jobs
 from ..base import BaseQueue
 from ..envelope import Envelope
 from ..exceptions import ResultUnavailable
-from ..jobs import JOB_COLLECTOR, JobCollector, _lookup, _store
+from ..jobs import JobCollector, _lookup, _store
 from ..results import JobResult, JobStatus
 from ..runtime import Outcome
 
@@ -137,16 +139,24 @@ class FakeQueue(BaseQueue):
 def _option_matches(envelope: Envelope, key: str, value: Any) -> bool:
     if key == "queue":
         return bool(envelope.queue == value)
+    if key == "delay":  # the envelope keeps the eta it was turned into
+        if isinstance(value, timedelta):
+            value = value.total_seconds()
+        eta = envelope.options.get("eta")
+        return eta is not None and abs(eta - envelope.enqueued_at - value) < 0.001
+    if key == "eta" and isinstance(value, datetime):
+        return bool(envelope.options.get("eta") == value.timestamp())
     return bool(envelope.options.get(key) == value)
 
 
 @contextmanager
-def fake_queue(app: Any = None, collector: JobCollector = JOB_COLLECTOR) -> Iterator[FakeQueue]:
-    """Install a :class:`FakeQueue` with every collected job as the queue of ``app`` (or the
-    process) for the duration of the block, then restore the previous one."""
+def fake_queue(app: Any = None, collector: JobCollector | None = None) -> Iterator[FakeQueue]:
+    """Install a :class:`FakeQueue` with every collected job (default: ``JOB_COLLECTOR``) as
+    the queue of ``app`` (or the process) for the duration of the block, then restore the
+    previous one."""
     previous = _lookup(app)
     queue = FakeQueue()
-    collector.register_jobs(queue)
+    (collector or jobs.JOB_COLLECTOR).register_jobs(queue)
     queue.app = app
     _store(app, queue)
     try:
