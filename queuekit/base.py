@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
@@ -25,7 +25,9 @@ from .exceptions import (
 from .jsoncheck import check_call
 from .options import Option, parse_options, suggest
 from .redact import redact, redact_options
+from .policies import DEFAULT_UNIQUE_TTL, RetryPolicy, backoff_to_wire, unique_key
 from .results import JobResult, JobStatus
+from .stores import FailedJob, FailedJobs, FailedStore, LockStore
 
 if TYPE_CHECKING:
     from .worker import Received
@@ -42,6 +44,8 @@ CAPABILITIES = (
     "named_queues",
     "bulk",
     "cancel",
+    "unique",
+    "failed_store",
 )
 
 #: Per-call options ``enqueue`` understands, and the capability each one needs.
@@ -52,7 +56,14 @@ _CALL_OPTIONS: dict[str, str | None] = {
     "priority": "priority",
     "timeout": "timeout",
     "retries": "retries",
+    "backoff": "retries",
 }
+
+#: Options only ``@job``/``register_job`` take: they hold callables or exception classes, which
+#: stay with the worker's registration instead of travelling in the message.
+_JOB_OPTIONS = frozenset(
+    {"retry_on", "discard_on", "unique", "unique_key", "unique_ttl", "takes_context"}
+)
 
 
 class Call(NamedTuple):
@@ -69,12 +80,21 @@ def call(*args: Any, **kwargs: Any) -> Call:
 
 @dataclass(frozen=True)
 class RegisteredJob:
-    """A job function as a queue knows it, with its per-job defaults."""
+    """A job function as a queue knows it, with its per-job defaults and policies."""
 
     name: str
     func: Callable[..., Any]
     args: tuple[Any, ...] = ()
+    #: Per-call option defaults (queue, priority, timeout, retries, ...), copied into envelopes.
     options: dict[str, Any] = field(default_factory=dict)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    #: False, True (key from the arguments) or a function ``(*args, **kwargs) -> str``.
+    unique: bool | Callable[..., Any] = False
+    unique_ttl: float = DEFAULT_UNIQUE_TTL
+    #: Call the function with a :class:`~queuekit.policies.JobContext` first.
+    takes_context: bool = False
+    #: Options for the engine's own task registration (huey's, celery's ...).
+    backend_options: dict[str, Any] = field(default_factory=dict)
 
 
 class BaseQueue:
@@ -95,7 +115,13 @@ class BaseQueue:
     supports_named_queues: ClassVar[bool] = False  # queue= routes to a queue other than default
     supports_bulk: ClassVar[bool] = False  # enqueue_many sends a batch in one round trip
     supports_cancel: ClassVar[bool] = False  # cancel() removes a job that has not started
+    supports_unique: ClassVar[bool] = False  # @job(unique=True) skips a call already pending
+    supports_failed_store: ClassVar[bool] = False  # jobs failed for good are kept: queue.failed
     delivery: ClassVar[Delivery] = "at-most-once"  # what happens to a job whose worker dies
+
+    #: How each capability is provided where that is worth saying: "native (rq Retry)",
+    #: "emulated by the worker runtime", "approximate: ...". Shown in tables and docs.
+    capability_notes: ClassVar[Mapping[str, str]] = {}
 
     #: Options this backend accepts beyond the common ones.
     options_schema: ClassVar[Mapping[str, Option]] = {}
@@ -118,6 +144,10 @@ class BaseQueue:
         self.url: str | None = self.options["url"]
         self.default_queue: str = self.options["default_queue"]
         self.jobs: dict[str, RegisteredJob] = {}
+        #: Where jobs that failed for good are kept; backends with a store set it.
+        self.failed_store: FailedStore | None = None
+        #: Uniqueness locks; backends that support unique jobs set it.
+        self.locks: LockStore | None = None
         #: The application jobs run for (a Flask app runs each job in its app context).
         self.app: Any = None
 
@@ -138,14 +168,41 @@ class BaseQueue:
     # -- jobs -------------------------------------------------------------------------------
 
     def register_job(self, name: str, func: Callable[..., Any], *args: Any, **options: Any) -> None:
-        """Make ``func`` runnable under ``name``; extra args and options go to the backend."""
+        """Make ``func`` runnable under ``name``.
+
+        Portable options (queue, priority, timeout, retries, backoff, delay) become per-call
+        defaults; retry_on, discard_on, unique, unique_key, unique_ttl and takes_context set
+        the job's policies; extra args and any other option go to the backend.
+        """
         existing = self.jobs.get(name)
         if existing is not None and existing.func is not func:
             raise DuplicateJob(
                 f"A job named {name!r} is already registered ({_qualname(existing.func)}); "
                 f"give {_qualname(func)} another name."
             )
-        self.jobs[name] = RegisteredJob(name, func, args, dict(options))
+        defaults = {k: v for k, v in options.items() if k in _CALL_OPTIONS and k != "eta"}
+        policy = RetryPolicy.from_options(options)
+        if "backoff" in defaults and callable(defaults["backoff"]):
+            del defaults["backoff"]  # a function stays in the policy; the envelope cannot carry it
+        unique: bool | Callable[..., Any] = options.get("unique_key") or bool(options.get("unique"))
+        ttl = options.get("unique_ttl", DEFAULT_UNIQUE_TTL)
+        if unique:
+            self._require("unique", f"@job(name={name!r}, unique=...)")
+            _positive_seconds("unique_ttl", ttl)
+        backend_options = {
+            k: v for k, v in options.items() if k not in _CALL_OPTIONS and k not in _JOB_OPTIONS
+        }
+        self.jobs[name] = RegisteredJob(
+            name,
+            func,
+            args,
+            defaults,
+            policy,
+            unique,
+            float(ttl),
+            bool(options.get("takes_context", False)),
+            backend_options,
+        )
 
     def _lookup(self, name: str) -> RegisteredJob:
         try:
@@ -178,13 +235,13 @@ class BaseQueue:
         )
         if options:
             self._apply_options(envelope, options)
+        if spec.unique:
+            envelope.options["unique_key"] = unique_key(name, args, kwargs, spec.unique)
         return envelope
 
     def _apply_options(self, envelope: Envelope, options: Mapping[str, Any]) -> None:
         for key, value in options.items():
             if key not in _CALL_OPTIONS:
-                if key in self.jobs[envelope.job].options:
-                    continue  # a per-job option meant for the backend's register_job
                 raise InvalidArguments(
                     f"Unknown enqueue option {key!r} for job {envelope.job!r}."
                     f"{suggest(key, _CALL_OPTIONS)} Known options: {', '.join(_CALL_OPTIONS)}."
@@ -213,6 +270,8 @@ class BaseQueue:
                 if type(value) is not int or value < 0:
                     raise InvalidArguments(f"retries= must be an int >= 0, got {value!r}.")
                 envelope.options["retries"] = value
+            elif key == "backoff":
+                envelope.options["backoff"] = backoff_to_wire(value)
 
     def enqueue(
         self,
@@ -221,8 +280,14 @@ class BaseQueue:
         kwargs: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> str:
-        """Send one call of job ``name``; returns the job id once the backend has it."""
+        """Send one call of job ``name``; returns the job id once the backend has it.
+
+        For a unique job whose key is held by a pending job, nothing is sent and the pending
+        job's id is returned.
+        """
         envelope = self.build_envelope(name, args, kwargs, options)
+        if "unique_key" in envelope.options:
+            return self._dispatch([envelope])[0]
         self._send(envelope)
         self._announce(envelope)
         return envelope.id
@@ -236,9 +301,12 @@ class BaseQueue:
     ) -> JobResult:
         """Like :meth:`enqueue`, but return a :class:`JobResult` bound to this queue."""
         envelope = self.build_envelope(name, args, kwargs, options)
-        self._send(envelope)
-        self._announce(envelope)
-        return self._result_after_send(envelope)
+        job_id = self._dispatch([envelope])[0]
+        if job_id == envelope.id:
+            return self._result_after_send(envelope)
+        if self.supports_results:
+            return self.get_result(job_id)
+        return replace(self._sent_result(envelope), id=job_id)
 
     def enqueue_many(
         self,
@@ -265,11 +333,40 @@ class BaseQueue:
                 envelopes.append(self.build_envelope(name, args, kwargs, options))
             except InvalidArguments as exc:
                 raise InvalidArguments(f"calls[{index}]: {exc}") from None
-        if envelopes:
-            self._send_many(envelopes)
-        for envelope in envelopes:
+        return self._dispatch(envelopes)
+
+    def _dispatch(self, envelopes: list[Envelope]) -> list[str]:
+        """Send ``envelopes`` in one go; a unique call whose key is held yields the holder's id."""
+        ids = [envelope.id for envelope in envelopes]
+        send = envelopes
+        claimed: list[Envelope] = []
+        if self.locks is not None and any("unique_key" in e.options for e in envelopes):
+            send = []
+            for index, envelope in enumerate(envelopes):
+                key = envelope.options.get("unique_key")
+                holder = None
+                if key is not None:
+                    ttl = self.jobs[envelope.job].unique_ttl
+                    holder = self.locks.claim(key, envelope.id, ttl)
+                if holder is None:
+                    send.append(envelope)
+                    if key is not None:
+                        claimed.append(envelope)
+                else:
+                    ids[index] = holder
+        try:
+            if len(send) == 1:
+                self._send(send[0])
+            elif send:
+                self._send_many(send)
+        except BaseException:
+            for envelope in claimed:
+                assert self.locks is not None
+                self.locks.release(envelope.options["unique_key"], envelope.id)
+            raise
+        for envelope in send:
             self._announce(envelope)
-        return [envelope.id for envelope in envelopes]
+        return ids
 
     def _announce(self, envelope: Envelope) -> None:
         if events.active():
@@ -365,10 +462,41 @@ class BaseQueue:
     # -- the worker side --------------------------------------------------------------------
 
     def process(self, message: bytes | str | dict[str, Any] | Envelope) -> runtime.Outcome:
-        """Execute one message from the engine and record its outcome (see :mod:`runtime`)."""
+        """Execute one message from the engine and act on its outcome: record it, schedule the
+        retry, keep a final failure in the failed store, release the uniqueness lock.
+
+        Native worker integrations call this once per message, before acknowledging it.
+        """
         outcome = runtime.execute(self, message)
+        envelope = outcome.envelope
         self._record(outcome)
+        if outcome.retry_in is not None and envelope is not None:
+            self._retry(envelope, outcome.retry_in)
+            return outcome
+        if outcome.status is JobStatus.FAILED and self.failed_store is not None:
+            try:
+                self.failed_store.add(FailedJob.from_outcome(outcome))
+            except Exception:
+                events.logger.exception("could not keep failed job %s", outcome.job_id)
+        if envelope is not None and self.locks is not None and "unique_key" in envelope.options:
+            self.locks.release(envelope.options["unique_key"], envelope.id)
         return outcome
+
+    def _retry(self, envelope: Envelope, delay: float) -> None:
+        """Send the next attempt of a failed job, ``delay`` seconds from now (emulated retries;
+        a backend with native retries overrides this)."""
+        options = {k: v for k, v in envelope.options.items() if k != "eta"}
+        if delay > 0:
+            options["eta"] = time.time() + delay
+        self._send(replace(envelope, attempt=envelope.attempt + 1, options=options))
+
+    @property
+    def failed(self) -> FailedJobs:
+        """The jobs that failed for good: ``list()``, ``get(id)``, ``retry(id)``, ``purge()``."""
+        if self.failed_store is None:
+            self._require("failed_store", "queue.failed")
+        assert self.failed_store is not None
+        return FailedJobs(self, self.failed_store)
 
     def _record(self, outcome: runtime.Outcome) -> None:
         """Store an outcome where the backend can; the default keeps nothing (logs only)."""

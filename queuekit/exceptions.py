@@ -60,5 +60,9 @@ class ResultUnavailable(QueueError, LookupError):
     """No result is stored for the requested job id."""
 
 
+class TimeLimitExceeded(QueueError, TimeoutError):
+    """A job ran longer than its ``timeout=``."""
+
+
 class JobTimeout(QueueError, TimeoutError):
     """Waiting for a job took longer than the caller allowed."""

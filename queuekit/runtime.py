@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from . import events
+from . import policies
 from .envelope import Envelope, peek_id
-from .exceptions import InvalidMessage, UnknownJob
+from .exceptions import InvalidMessage, TimeLimitExceeded, UnknownJob
 from .jsoncheck import check_json
 from .results import ErrorInfo, JobResult, JobStatus
 
 if TYPE_CHECKING:
-    from .base import BaseQueue
+    from .base import BaseQueue, RegisteredJob
+    from .stores import FailureReason
 
 logger = events.logger
 
@@ -42,6 +46,10 @@ class Outcome:
     rejected: bool = False
     #: The message as received, kept for messages set aside.
     raw: bytes | str | None = None
+    #: Seconds until the next attempt, when the job failed and its policy retries it.
+    retry_in: float | None = None
+    #: Why a FAILED job failed for good: retries exhausted, discarded, or refused.
+    failure: FailureReason | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -101,7 +109,7 @@ def _reject(queue: BaseQueue, raw: Any, envelope: Envelope | None, exc: Exceptio
         )
     )
     keep = raw if isinstance(raw, (bytes, str)) else None
-    return Outcome(JobStatus.FAILED, envelope, job_id, None, error, now, now, True, keep)
+    return Outcome(JobStatus.FAILED, envelope, job_id, None, error, now, now, True, keep, None, "rejected")
 
 
 @contextlib.contextmanager
@@ -128,25 +136,33 @@ def execute(queue: BaseQueue, message: bytes | str | dict[str, Any] | Envelope) 
         )
         return _reject(queue, message, envelope, unknown)
 
+    name, job_id, attempt = envelope.job, envelope.id, envelope.attempt
+    policy = _policy(spec, envelope)
+    context = policies.context_for(envelope, policy.retries, queue.backend_name)
     started = time.time()
-    name, job_id = envelope.job, envelope.id
-    events.emit(
-        events.Event("started", job_id, name, envelope.queue, queue.backend_name, envelope.attempt)
-    )
+    events.emit(events.Event("started", job_id, name, envelope.queue, queue.backend_name, attempt))
     try:
-        with _app_context(queue.app):
-            value = spec.func(*envelope.args, **envelope.kwargs)
+        value = _run(queue, spec, envelope, context, envelope.options.get("timeout"))
         check_json(value, "the return value")
     except Exception as exc:
         finished = time.time()
         info = error_info(exc)
+        decision, delay = policy.decide(attempt, exc)
+        if isinstance(exc, policies.Retry) and decision == "fail":
+            info = ErrorInfo(
+                info.type,
+                f"{info.message}; no retries left (retries={policy.retries}): set retries= "
+                f"on the job to allow more",
+                info.traceback,
+            )
         logger.error(
-            "job %s (%s) failed on attempt %d: %s: %s\n%s",
+            "job %s (%s) failed on attempt %d: %s: %s%s\n%s",
             job_id,
             name,
-            envelope.attempt,
+            attempt,
             info.type,
             info.message,
+            {"retry": f"; retrying in {delay or 0:.3g} s", "discard": "; discarded"}.get(decision, ""),
             info.traceback,
         )
         events.emit(
@@ -156,11 +172,19 @@ def execute(queue: BaseQueue, message: bytes | str | dict[str, Any] | Envelope) 
                 name,
                 envelope.queue,
                 queue.backend_name,
-                envelope.attempt,
+                attempt,
                 error=f"{info.type}: {info.message}",
+                detail={"decision": decision, "retry_in": delay},
             )
         )
-        return Outcome(JobStatus.FAILED, envelope, job_id, None, info, started, finished)
+        if decision == "retry":
+            return Outcome(
+                JobStatus.SCHEDULED, envelope, job_id, None, info, started, finished, retry_in=delay
+            )
+        reason: FailureReason = "discarded" if decision == "discard" else "exhausted"
+        return Outcome(
+            JobStatus.FAILED, envelope, job_id, None, info, started, finished, failure=reason
+        )
     finished = time.time()
     events.emit(
         events.Event(
@@ -169,11 +193,99 @@ def execute(queue: BaseQueue, message: bytes | str | dict[str, Any] | Envelope) 
             name,
             envelope.queue,
             queue.backend_name,
-            envelope.attempt,
+            attempt,
             detail={"duration": finished - started},
         )
     )
     return Outcome(JobStatus.SUCCEEDED, envelope, job_id, value, None, started, finished)
+
+
+def _policy(spec: RegisteredJob, envelope: Envelope) -> policies.RetryPolicy:
+    """The job's retry policy with the per-call overrides the envelope carries."""
+    options = envelope.options
+    if "retries" not in options and "backoff" not in options:
+        return spec.policy
+    changes: dict[str, Any] = {}
+    if type(options.get("retries")) is int:
+        changes["retries"] = options["retries"]
+    if "backoff" in options:
+        try:
+            changes["backoff"] = policies.backoff_from_wire(options["backoff"])
+        except (TypeError, ValueError):
+            logger.warning("job %s: ignoring malformed backoff %r", envelope.id, options["backoff"])
+    return replace(spec.policy, **changes)
+
+
+def _call(spec: RegisteredJob, envelope: Envelope, context: policies.JobContext, app: Any) -> Any:
+    token = policies.set_current(context)
+    try:
+        with _app_context(app):
+            if spec.takes_context:
+                return spec.func(context, *envelope.args, **envelope.kwargs)
+            return spec.func(*envelope.args, **envelope.kwargs)
+    finally:
+        policies.reset_current(token)
+
+
+def _run(
+    queue: BaseQueue,
+    spec: RegisteredJob,
+    envelope: Envelope,
+    context: policies.JobContext,
+    timeout: Any,
+) -> Any:
+    """Call the job, enforcing ``timeout``: in the main thread a SIGALRM stops the job; on any
+    other thread the job's thread cannot be stopped, so it is abandoned and the job fails."""
+    if not timeout:
+        return _call(spec, envelope, context, queue.app)
+    seconds = float(timeout)
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM"):
+        return _run_with_alarm(spec, envelope, context, queue.app, seconds)
+    return _run_in_thread(spec, envelope, context, queue.app, seconds)
+
+
+def _time_limit_error(envelope: Envelope, seconds: float, stopped: bool) -> TimeLimitExceeded:
+    what = "was stopped" if stopped else "was abandoned; its thread may still be running"
+    return TimeLimitExceeded(
+        f"job {envelope.job!r} ({envelope.id}) ran longer than its timeout of {seconds:g} s "
+        f"and {what}. Raise timeout= or make the job faster."
+    )
+
+
+def _run_with_alarm(
+    spec: RegisteredJob, envelope: Envelope, context: policies.JobContext, app: Any, seconds: float
+) -> Any:
+    def expire(signum: int, frame: Any) -> None:
+        raise _time_limit_error(envelope, seconds, stopped=True)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return _call(spec, envelope, context, app)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_in_thread(
+    spec: RegisteredJob, envelope: Envelope, context: policies.JobContext, app: Any, seconds: float
+) -> Any:
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = _call(spec, envelope, context, app)
+        except BaseException as exc:
+            box["error"] = exc
+
+    runner = threading.Thread(target=target, name=f"queuekit-job-{envelope.id[:8]}", daemon=True)
+    runner.start()
+    runner.join(seconds)
+    if runner.is_alive():
+        raise _time_limit_error(envelope, seconds, stopped=False)
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 def dumps_result(value: Any) -> str:

@@ -49,6 +49,8 @@ class Capable(Mini):
     supports_named_queues = True
     supports_bulk = True
     supports_cancel = True
+    supports_unique = True
+    supports_failed_store = True
 
 
 class WithSecrets(Mini):
@@ -206,7 +208,7 @@ def test_unknown_enqueue_option_gets_a_did_you_mean(mini: Mini, typo: str, meant
         InvalidArguments,
         match=re.escape(
             f"Unknown enqueue option {typo!r} for job 'mail.send'. Did you mean {meant!r}? "
-            f"Known options: queue, delay, eta, priority, timeout, retries."
+            f"Known options: queue, delay, eta, priority, timeout, retries, backoff."
         ),
     ):
         mini.enqueue("mail.send", ["a@b"], **{typo: 1})
@@ -218,7 +220,7 @@ def test_unknown_enqueue_option_without_close_match_lists_known_options(mini: Mi
         mini.enqueue("mail.send", ["a@b"], zzz=1)
     assert "Did you mean" not in str(info.value)
     assert "Unknown enqueue option 'zzz'" in str(info.value)
-    assert "Known options: queue, delay, eta, priority, timeout, retries." in str(info.value)
+    assert "Known options: queue, delay, eta, priority, timeout, retries, backoff." in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -293,7 +295,7 @@ def test_per_job_options_are_defaults_that_calls_override(capable: Capable) -> N
     first, second = capable.sent
     assert (first.queue, first.options) == ("reports", {"priority": 3})
     assert (second.queue, second.options) == ("reports", {"priority": 8})
-    assert capable.jobs["report"].options["engine_hint"] == "fast"
+    assert capable.jobs["report"].backend_options == {"engine_hint": "fast"}
 
 
 # -- jobs, ids and validation a minimal backend gets for free -------------------------------------

@@ -117,9 +117,10 @@ def test_extra_decorator_arguments_are_forwarded_to_register_job(collector: JobC
     assert collector.jobs["mail.send"][1:] == (("smtp",), {"queue": "mail", "engine_flag": True})
     queue = collector.register_jobs(FakeQueue())
     registered = queue.jobs["mail.send"]
-    assert (registered.args, registered.options) == (
+    assert (registered.args, registered.options, registered.backend_options) == (
         ("smtp",),
-        {"queue": "mail", "engine_flag": True},
+        {"queue": "mail"},
+        {"engine_flag": True},
     )
 
 

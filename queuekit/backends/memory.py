@@ -22,6 +22,7 @@ from ..exceptions import JobTimeout, QueueClosed, ResultUnavailable, Unsupported
 from ..options import Option
 from ..results import JobResult, JobStatus
 from ..runtime import Outcome
+from ..stores import MemoryFailedStore, MemoryLocks
 
 _RAW = "\0raw"  # waiting-count key of raw messages, which name no queue
 
@@ -38,12 +39,20 @@ class MemoryQueue(BaseQueue):
     supports_delay: ClassVar[bool] = True  # a scheduler thread releases jobs when due
     supports_priority: ClassVar[bool] = True  # one heap: higher priority first, then FIFO
     supports_results: ClassVar[bool] = True  # kept in a dict, newest `max_results`
-    supports_retries: ClassVar[bool] = False  # not yet: the job-policies issue adds them
-    supports_timeout: ClassVar[bool] = False  # threads cannot be stopped from outside
+    supports_retries: ClassVar[bool] = True  # the runtime schedules the next attempt
+    supports_timeout: ClassVar[bool] = True  # a job over its limit fails; its thread runs on
     supports_named_queues: ClassVar[bool] = True  # one pool serves every named queue
     supports_bulk: ClassVar[bool] = True  # a batch is queued under one lock
     supports_cancel: ClassVar[bool] = True  # a waiting job is marked and skipped
+    supports_unique: ClassVar[bool] = True  # locks in a dict of this process
+    supports_failed_store: ClassVar[bool] = True  # kept in a dict of this process
     delivery: ClassVar[str] = "at-most-once"  # type: ignore[assignment]  # jobs die with the process
+
+    capability_notes: ClassVar[dict[str, str]] = {
+        "retries": "emulated by the worker runtime",
+        "timeout": "the job is marked failed; a pool thread cannot be stopped, so it runs on "
+        "(immediate mode in the main thread: stopped by SIGALRM)",
+    }
 
     options_schema: ClassVar[dict[str, Option]] = {
         "mode": Option(
@@ -80,6 +89,8 @@ class MemoryQueue(BaseQueue):
         self._threads: list[threading.Thread] = []
         self._closed = False
         self._started = bool(self.options["autostart"])
+        self.failed_store = MemoryFailedStore(self.options["max_results"])
+        self.locks = MemoryLocks()
 
     # -- producer side ------------------------------------------------------------------------
 
@@ -95,7 +106,7 @@ class MemoryQueue(BaseQueue):
                 message = envelope.encode()
                 eta = envelope.options.get("eta")
                 rank = -envelope.options.get("priority", 0)
-                self._results[envelope.id] = self._sent_result(envelope)
+                self._results[envelope.id] = self._waiting_result(envelope)
                 self._waiting[envelope.queue] = self._waiting.get(envelope.queue, 0) + 1
                 if eta is not None and eta > time.time():
                     entry = (eta, next(self._seq), rank, envelope.id, message)
@@ -125,6 +136,14 @@ class MemoryQueue(BaseQueue):
         self._started = True
         if not self.immediate:
             self._start_threads()
+
+    def _waiting_result(self, envelope: Envelope) -> JobResult:
+        """A retry keeps the previous attempt's error and count; a new job starts afresh."""
+        previous = self._results.get(envelope.id)
+        fresh = self._sent_result(envelope)
+        if previous is None or envelope.attempt == 1:
+            return fresh
+        return replace(previous, status=fresh.status, started_at=None, finished_at=None)
 
     def _result_after_send(self, envelope: Envelope) -> JobResult:
         return self._get_result(envelope.id) if self.immediate else self._sent_result(envelope)
