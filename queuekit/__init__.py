@@ -19,8 +19,10 @@ from .exceptions import (
     InvalidMessage,
     JobTimeout,
     NoQueueConfigured,
+    QueueClosed,
     QueueError,
     ResultUnavailable,
+    TimeLimitExceeded,
     UnknownJob,
     UnsupportedCapability,
 )
@@ -34,8 +36,10 @@ from .jobs import (
     register_app,
     wrap_job,
 )
+from .policies import Backoff, JobContext, Retry, current_job, exponential
 from .registry import available_backends, get_backend, register_backend
 from .results import ErrorInfo, JobResult, JobStatus
+from .stores import FailedJob
 
 __version__ = "0.1.0"
 
@@ -43,6 +47,7 @@ __all__ = [
     "JOB_COLLECTOR",
     "BackendImportError",
     "BackendNotFound",
+    "Backoff",
     "BaseQueue",
     "Call",
     "ConfigurationError",
@@ -50,21 +55,28 @@ __all__ = [
     "DuplicateJob",
     "Envelope",
     "ErrorInfo",
+    "FailedJob",
     "InvalidArguments",
     "InvalidMessage",
     "Job",
     "JobCollector",
+    "JobContext",
     "JobResult",
     "JobStatus",
     "JobTimeout",
     "NoQueueConfigured",
+    "QueueClosed",
     "QueueError",
     "ResultUnavailable",
+    "Retry",
+    "TimeLimitExceeded",
     "UnknownJob",
     "UnsupportedCapability",
     "available_backends",
     "call",
     "create_queue",
+    "current_job",
+    "exponential",
     "get_backend",
     "get_job_queue",
     "has_job_queue",

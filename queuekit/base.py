@@ -24,8 +24,8 @@ from .exceptions import (
 )
 from .jsoncheck import check_call
 from .options import Option, parse_options, suggest
-from .redact import redact, redact_options
 from .policies import DEFAULT_UNIQUE_TTL, RetryPolicy, backoff_to_wire, unique_key
+from .redact import redact, redact_options
 from .results import JobResult, JobStatus
 from .stores import FailedJob, FailedJobs, FailedStore, LockStore
 

@@ -1,7 +1,9 @@
 """The ``queuekit`` command: backends, info, enqueue and worker.
 
-Configuration comes from ``--backend``/``--url``/``--option key=value``, else from
-``QUEUEKIT_*`` environment variables, else from the app given with ``--app``.
+Configuration, strongest first: ``--backend``/``--url``/``--option key=value``, then
+``QUEUEKIT_*`` environment variables, then the config of the app given with ``--app``. Options
+merge key by key; when the flags or the environment name the backend (or a URL), the app's
+config is not read.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
-from . import jobs
+from . import __version__, jobs
 from .base import BaseQueue
 from .config import DEFAULT_PREFIX, create_queue, read_prefixed
-from .exceptions import ConfigurationError, QueueError
+from .exceptions import ConfigurationError, QueueError, UnknownJob
 from .redact import redact, redact_options
 from .registry import available_backends
 
@@ -29,11 +32,31 @@ class CommandError(QueueError):
     """A command-line mistake; printed without a traceback."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse echoes bad arguments (``unrecognized arguments: --ulr redis://u:pw@h``);
+    redact them like every other message."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(redact(message))
+
+
 def _parse_option(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--option takes key=value, got {text!r}")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(
+            f"--option takes key=value, like -o url=redis://localhost/0; got {redact(text)!r}"
+        )
     return key.strip().lower(), value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -58,10 +81,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="queuekit", description="One job API over many queue engines."
-    )
-    parser.add_argument("--version", action="version", version="queuekit 0.1.0")
+    parser = _Parser(prog="queuekit", description="One job API over many queue engines.")
+    parser.add_argument("--version", action="version", version=f"queuekit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("backends", help="list known backends, their versions and capabilities")
@@ -83,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--queues", "-Q", help="comma-separated queue names (default: the default queue)"
     )
-    worker.add_argument("--concurrency", "-c", type=int, help="jobs run at once")
+    worker.add_argument("--concurrency", "-c", type=_positive_int, help="jobs run at once")
     worker.add_argument("--burst", action="store_true", help="exit once no job is due")
     worker.add_argument("--logfile", "-l", help="log to this file instead of stderr")
     worker.add_argument("--loglevel", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
@@ -98,7 +119,9 @@ def _import_target(spec: str) -> tuple[Any, Any]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        # Only a miss of the module itself (or a parent package) is a wrong --app; a missing
+        # dependency of the module keeps its own traceback.
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise CommandError(
                 f"--app {spec!r}: no module named {exc.name!r}; run from the directory that "
                 f"contains it or add it to PYTHONPATH."
@@ -121,6 +144,7 @@ def _import_target(spec: str) -> tuple[Any, Any]:
 
 
 def _explicit_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """(backend, options) from the environment, overridden by the command line."""
     backend, options = read_prefixed(os.environ, args.prefix)
     if args.backend:
         backend = args.backend
@@ -133,31 +157,50 @@ def _explicit_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 def build_queue(args: argparse.Namespace) -> BaseQueue:
     """The queue the command line, the environment or the ``--app`` configures."""
     target = _import_target(args.app)[1] if args.app else None
-    backend, options = _explicit_config(args)
-    collector = target if isinstance(target, jobs.JobCollector) else jobs.JOB_COLLECTOR
     if isinstance(target, BaseQueue):
+        if args.backend or args.url or args.option:
+            raise CommandError(
+                f"--app {args.app!r} is a queue built in code; drop --backend, --url and "
+                f"--option, or point --app at the app or factory instead."
+            )
         return target
-    if backend not in (None, "") or options.get("url"):
-        queue = create_queue(options, backend=backend or None)
-        collector.register_jobs(queue)
-        if target is not None and hasattr(target, "config"):
-            queue.app = target
-        return queue
-    if target is not None and (hasattr(target, "config") or isinstance(target, Mapping)):
-        registered = collector.register_app(target, prefix=args.prefix)
-        if registered is not None:
-            return registered
-    if jobs.has_job_queue(target if hasattr(target, "config") else None):
-        return jobs.get_job_queue(target if hasattr(target, "config") else None)
-    raise ConfigurationError(
-        f"No backend configured: pass --backend (or --url), set {args.prefix}BACKEND, or point "
-        f"--app at an app whose config sets it."
-    )
+    collector = target if isinstance(target, jobs.JobCollector) else jobs.JOB_COLLECTOR
+    app = target if hasattr(target, "config") and not isinstance(target, Mapping) else None
+    config = app.config if app is not None else target if isinstance(target, Mapping) else None
+    backend, options = _explicit_config(args)
+    if backend in (None, "") and not options.get("url") and isinstance(config, Mapping):
+        # The app names the backend; flags and environment still override its options.
+        app_backend, app_options = read_prefixed(config, args.prefix)
+        if app_backend not in (None, ""):
+            backend, options = app_backend, {**app_options, **options}
+    if backend in (None, "") and not options.get("url"):
+        if options:
+            names = ", ".join(repr(key) for key in sorted(options))
+            several = len(options) > 1
+            raise ConfigurationError(
+                f"{'Options' if several else 'Option'} {names} {'are' if several else 'is'} set "
+                f"(by --option or {args.prefix}* variables), but no backend is: pass --backend or "
+                f"set {args.prefix}BACKEND."
+            )
+        if jobs.has_job_queue(app):  # the --app module called register_app() itself
+            return jobs.get_job_queue(app)
+        raise ConfigurationError(
+            f"No backend configured: pass --backend (or --url), set {args.prefix}BACKEND, or "
+            f"point --app at an app whose config sets it."
+        )
+    queue = create_queue(options, backend=backend or None)
+    collector.register_jobs(queue)
+    if app is not None:
+        queue.app = app
+    # As register_app() would: a job that calls get_job_queue() finds this queue.
+    jobs._store(app, queue)
+    return queue
 
 
 def _cmd_backends(args: argparse.Namespace) -> int:
+    backends = available_backends()
     rows = [["backend", "distribution", "version", "status", *_FLAGS, "delivery"]]
-    for name, info in available_backends().items():
+    for name, info in backends.items():
         status = "ok" if info.importable else ("missing" if not info.installed else "broken")
         caps = info.capabilities
         flags = ["yes" if caps.get(flag) else ("no" if caps else "-") for flag in _FLAGS]
@@ -176,7 +219,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
-    for name, info in available_backends().items():
+    for name, info in backends.items():
         if info.error:
             print(f"{name}: {redact(info.error)}")
     return 0
@@ -202,14 +245,33 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+_JSON_KINDS: dict[type, tuple[str, str]] = {
+    list: ("list", """'[1, "two"]'"""),
+    dict: ("object", """'{"to": "alice"}'"""),
+}
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
 def _json_arg(flag: str, text: str, kind: type) -> Any:
+    what, example = _JSON_KINDS[kind]
+    fix = f"pass a JSON {what}, like {flag} {example}"
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise CommandError(f"{flag} must be JSON, got {text!r}: {exc}") from None
+        raise CommandError(f"{flag} {text!r} is not valid JSON ({exc}); {fix}.") from None
     if not isinstance(value, kind):
+        also = " (keyword arguments go in --kwargs)" if isinstance(value, dict) else ""
         raise CommandError(
-            f"{flag} must be a JSON {'list' if kind is list else 'object'}, got {text!r}"
+            f"{flag} {text!r} is a JSON {_json_type(value)}, not {_article(what)} {what}{also}; "
+            f"{fix}."
         )
     return value
 
@@ -223,6 +285,13 @@ def _cmd_enqueue(args: argparse.Namespace) -> int:
     queue = build_queue(args)
     try:
         print(queue.enqueue(args.name, call_args, call_kwargs, **options))
+    except UnknownJob as exc:
+        if args.app:
+            raise
+        raise CommandError(
+            f"{exc} From the command line, pass --app MODULE[:ATTR] naming the module that "
+            f"defines it."
+        ) from None
     finally:
         queue.close()
     return 0
@@ -234,7 +303,14 @@ def configure_logging(logfile: str | None, level: str) -> None:
         raise CommandError(
             f"--loglevel {level!r} is not a level; use DEBUG, INFO, WARNING or ERROR."
         )
-    handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler()
+    try:
+        handler: logging.Handler = (
+            logging.FileHandler(logfile) if logfile else logging.StreamHandler()
+        )
+    except OSError as exc:
+        raise CommandError(
+            f"--logfile {logfile!r} cannot be opened ({exc.strerror}); give a writable path."
+        ) from None
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s")
     )
@@ -272,3 +348,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # A driver's error may quote its connection URL: keep the traceback, not the password.
+        print(redact("".join(traceback.format_exception(exc))), file=sys.stderr, end="")
+        print(
+            f"queuekit {args.command}: error: unexpected {type(exc).__name__}: {redact(str(exc))}",
+            file=sys.stderr,
+        )
+        return 1

@@ -21,7 +21,7 @@ from .exceptions import InvalidArguments, QueueError
 BackoffFunc = Callable[[int, BaseException], float]
 
 
-class Retry(QueueError):  # noqa: N818 - the name reads as the request it is: raise Retry(...)
+class Retry(QueueError):
     """Raise inside a job to ask for another attempt, after ``delay`` seconds if given.
 
     It counts against the job's ``retries`` like any failure that is retried.
@@ -95,7 +95,9 @@ def backoff_to_wire(value: Any) -> float | dict[str, float]:
 
 def backoff_from_wire(value: Any) -> BackoffSpec:
     if isinstance(value, dict):
-        return Backoff(**{k: float(v) for k, v in value.items() if k in Backoff.__dataclass_fields__})
+        return Backoff(
+            **{k: float(v) for k, v in value.items() if k in Backoff.__dataclass_fields__}
+        )
     return float(value)
 
 
@@ -145,7 +147,7 @@ class RetryPolicy:
         """('discard' | 'retry' | 'fail', seconds before the retry) for a failed attempt."""
         if self.discard_on and isinstance(exc, self.discard_on):
             return "discard", None
-        retryable = isinstance(exc, Retry) or isinstance(exc, self.retry_on)
+        retryable = isinstance(exc, (Retry, self.retry_on))
         if retryable and attempt <= self.retries:
             return "retry", self.delay(attempt, exc)
         return "fail", None

@@ -17,8 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import events
-from . import policies
+from . import events, policies
 from .envelope import Envelope, peek_id
 from .exceptions import InvalidMessage, TimeLimitExceeded, UnknownJob
 from .jsoncheck import check_json
@@ -109,7 +108,9 @@ def _reject(queue: BaseQueue, raw: Any, envelope: Envelope | None, exc: Exceptio
         )
     )
     keep = raw if isinstance(raw, (bytes, str)) else None
-    return Outcome(JobStatus.FAILED, envelope, job_id, None, error, now, now, True, keep, None, "rejected")
+    return Outcome(
+        JobStatus.FAILED, envelope, job_id, None, error, now, now, True, keep, None, "rejected"
+    )
 
 
 @contextlib.contextmanager
@@ -162,7 +163,9 @@ def execute(queue: BaseQueue, message: bytes | str | dict[str, Any] | Envelope) 
             attempt,
             info.type,
             info.message,
-            {"retry": f"; retrying in {delay or 0:.3g} s", "discard": "; discarded"}.get(decision, ""),
+            {"retry": f"; retrying in {delay or 0:.3g} s", "discard": "; discarded"}.get(
+                decision, ""
+            ),
             info.traceback,
         )
         events.emit(
