@@ -19,13 +19,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from . import __version__, jobs
-from .base import BaseQueue
+from .base import CAPABILITIES, BaseQueue
 from .config import DEFAULT_PREFIX, create_queue, read_prefixed
 from .exceptions import ConfigurationError, QueueError, UnknownJob
 from .redact import redact, redact_options
 from .registry import available_backends
-
-_FLAGS = ("delay", "priority", "results", "retries", "timeout", "named_queues", "bulk", "cancel")
 
 
 class CommandError(QueueError):
@@ -199,11 +197,11 @@ def build_queue(args: argparse.Namespace) -> BaseQueue:
 
 def _cmd_backends(args: argparse.Namespace) -> int:
     backends = available_backends()
-    rows = [["backend", "distribution", "version", "status", *_FLAGS, "delivery"]]
+    rows = [["backend", "distribution", "version", "status", *CAPABILITIES, "delivery"]]
     for name, info in backends.items():
         status = "ok" if info.importable else ("missing" if not info.installed else "broken")
         caps = info.capabilities
-        flags = ["yes" if caps.get(flag) else ("no" if caps else "-") for flag in _FLAGS]
+        flags = ["yes" if caps.get(flag) else ("no" if caps else "-") for flag in CAPABILITIES]
         rows.append(
             [
                 name,

@@ -105,14 +105,18 @@ class PollingWorker:
             ", burst" if self.burst else "",
         )
         with stop_on_signals(self.stop):
-            threads = [
-                threading.Thread(target=self._loop, name=f"queuekit-worker-{i}", daemon=True)
-                for i in range(self.concurrency)
-            ]
-            for thread in threads:
-                thread.start()
-            while any(t.is_alive() for t in threads):
+            if self.concurrency == 1:
+                # The main thread runs the job, so a timeout can stop it with SIGALRM.
+                self._loop()
+            else:
+                threads = [
+                    threading.Thread(target=self._loop, name=f"queuekit-worker-{i}", daemon=True)
+                    for i in range(self.concurrency)
+                ]
                 for thread in threads:
-                    thread.join(timeout=0.2)
+                    thread.start()
+                while any(t.is_alive() for t in threads):
+                    for thread in threads:
+                        thread.join(timeout=0.2)
         logger.info("queuekit worker stopped after %d jobs", self.processed)
         return self.processed

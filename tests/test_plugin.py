@@ -21,7 +21,8 @@ def test_plugin_is_discovered_by_alias() -> None:
     assert cls.__module__ == "queuekit_spool" and cls.__name__ == "SpoolQueue"
     info = available_backends()["spool"]
     assert (info.distribution, info.version, info.importable) == ("queuekit-spool", "0.1.0", True)
-    assert info.capabilities["delay"] is True and info.capabilities["retries"] is False
+    assert info.capabilities["delay"] is True and info.capabilities["retries"] is True
+    assert info.capabilities["unique"] is False
 
 
 def test_plugin_is_built_by_url_config(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ process loads them with ``--app queuekit.testing.jobs:collector``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -26,13 +27,27 @@ from typing import Any, ClassVar
 import pytest
 
 from .. import events
-from ..base import BaseQueue, call
+from ..base import BaseQueue, RegisteredJob, call
 from ..envelope import Envelope
 from ..exceptions import InvalidArguments, ResultUnavailable, UnknownJob, UnsupportedCapability
+from ..policies import Backoff
 from ..results import JobResult, JobStatus
 from .jobs import PREFIX, collector
 
 ECHO, ADD, FAIL, TOUCH, STAMP = (PREFIX + n for n in ("echo", "add", "fail", "touch", "stamp"))
+FLAKY, PICKY, ASKS_RETRY, INTROSPECT, ONCE, SLOW = (
+    PREFIX + n for n in ("flaky", "picky", "asks_retry", "introspect", "once", "slow")
+)
+
+
+def stamps(path: Path) -> list[float]:
+    """The start times a stamping job wrote to ``path``, in order."""
+    return [float(line.split()[1]) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def gaps(path: Path) -> list[float]:
+    times = stamps(path)
+    return [later - earlier for earlier, later in itertools.pairwise(times)]
 
 
 def wait_for_lines(path: Path, count: int, timeout: float) -> list[str]:
@@ -367,3 +382,215 @@ class QueueConformance:
             assert "secret-password" not in repr(other) and "***" in repr(other)
         finally:
             other.close()
+
+    # -- policies: retries ----------------------------------------------------------------------
+
+    def finish(self, queue: BaseQueue, job_id: str) -> JobResult:
+        """Run a worker until job ``job_id`` has finished; return its final state."""
+        with self.worker(queue):
+            return self.wait(queue, job_id)
+
+    def test_retries_run_a_failing_job_until_it_succeeds(
+        self, queue: BaseQueue, tmp_path: Path
+    ) -> None:
+        """A job failing twice with retries=3 runs exactly 3 times, backoff seconds apart."""
+        self.need(queue, "retries")
+        self.need(queue, "results")
+        path = tmp_path / "runs"
+        job_id = queue.enqueue(FLAKY, [str(path), 2], backoff=0.4)
+        result = self.finish(queue, job_id)
+        assert (result.status, result.return_value, result.attempts) == (JobStatus.SUCCEEDED, 3, 3)
+        assert len(stamps(path)) == 3
+        assert all(gap >= 0.4 - 0.05 for gap in gaps(path)), gaps(path)
+
+    def test_exponential_backoff_doubles_the_wait(self, queue: BaseQueue, tmp_path: Path) -> None:
+        """Backoff(base=0.3, factor=2) waits about 0.3 s, then about 0.6 s."""
+        self.need(queue, "retries")
+        path = tmp_path / "runs"
+        backoff = Backoff(base=0.3, factor=2.0, cap=10.0, jitter=0.0)
+        queue.enqueue(FLAKY, [str(path), 2], backoff=backoff)
+        with self.worker(queue):
+            wait_for_lines(path, 3, self.wait_timeout)
+        first, second = gaps(path)
+        assert first >= 0.3 - 0.05 and second >= 0.6 - 0.05, (first, second)
+        assert second > first
+
+    def test_exhausted_retries_fail_for_good_into_the_failed_store(
+        self, queue: BaseQueue, tmp_path: Path
+    ) -> None:
+        """With retries=1 per call, a job failing twice is FAILED after 2 runs and kept."""
+        self.need(queue, "retries")
+        self.need(queue, "results")
+        path = tmp_path / "runs"
+        job_id = queue.enqueue(FLAKY, [str(path), 5], retries=1)
+        result = self.finish(queue, job_id)
+        assert (result.status, result.attempts) == (JobStatus.FAILED, 2)
+        assert result.error is not None and result.error.message == "flaky failure 2 of 5"
+        assert len(stamps(path)) == 2
+        if queue.supports_failed_store:
+            record = queue.failed.get(job_id)
+            assert (record.reason, record.attempts, record.job_name) == ("exhausted", 2, FLAKY)
+            assert "in flaky" in record.error.traceback
+
+    def test_discard_on_runs_once_and_keeps_the_traceback(
+        self, queue: BaseQueue, tmp_path: Path
+    ) -> None:
+        """An exception in discard_on is not retried: one run, FAILED, kept as discarded."""
+        self.need(queue, "retries")
+        self.need(queue, "results")
+        path = tmp_path / "runs"
+        job_id = queue.enqueue(PICKY, [str(path), "permission"])
+        result = self.finish(queue, job_id)
+        assert result.status is JobStatus.FAILED and len(stamps(path)) == 1
+        assert result.error is not None and result.error.type == "PermissionError"
+        if queue.supports_failed_store:
+            record = queue.failed.get(job_id)
+            assert record.reason == "discarded" and "in picky" in record.error.traceback
+
+    def test_exception_outside_retry_on_is_not_retried(
+        self, queue: BaseQueue, tmp_path: Path
+    ) -> None:
+        """A KeyError when retry_on=(OSError,) fails at once despite retries=3."""
+        self.need(queue, "retries")
+        self.need(queue, "results")
+        path = tmp_path / "runs"
+        result = self.finish(queue, queue.enqueue(PICKY, [str(path), "key"]))
+        assert result.status is JobStatus.FAILED and len(stamps(path)) == 1
+        assert result.error is not None and result.error.type == "KeyError"
+
+    def test_job_can_ask_for_a_retry(self, queue: BaseQueue, tmp_path: Path) -> None:
+        """Raising Retry(delay=0.4) runs the job again no sooner than 0.4 s later."""
+        self.need(queue, "retries")
+        path = tmp_path / "runs"
+        queue.enqueue(ASKS_RETRY, [str(path), 0.4])
+        with self.worker(queue):
+            assert len(wait_for_lines(path, 2, self.wait_timeout)) == 2
+        assert gaps(path)[0] >= 0.4 - 0.05
+
+    def test_job_sees_its_attempt_and_id(self, queue: BaseQueue) -> None:
+        """A takes_context job receives its id and attempt; current_job() returns the same."""
+        self.need(queue, "results")
+        job_id = queue.enqueue(INTROSPECT, ["hello"])
+        result = self.finish(queue, job_id)
+        assert result.return_value == {
+            "label": "hello",
+            "job_id": job_id,
+            "attempt": 1,
+            "same": True,
+        }
+
+    def test_retries_absent_refuse_retry_policies(self, queue: BaseQueue) -> None:
+        """A backend without retries refuses backoff= too."""
+        self.refuse(queue, "retries")
+        with pytest.raises(UnsupportedCapability, match="retries"):
+            queue.enqueue(ADD, [1, 2], backoff=1.0)
+
+    # -- policies: timeouts ---------------------------------------------------------------------
+
+    def test_timeout_fails_the_job_and_retries_it(self, queue: BaseQueue) -> None:
+        """A 5 s job with timeout=0.5 and retries=1 fails with TimeLimitExceeded after 2 tries."""
+        self.need(queue, "timeout")
+        self.need(queue, "retries")
+        self.need(queue, "results")
+        job_id = queue.enqueue(SLOW, [5])
+        result = self.finish(queue, job_id)
+        assert (result.status, result.attempts) == (JobStatus.FAILED, 2)
+        assert result.error is not None and "TimeLimitExceeded" in result.error.type
+        assert "timeout of 0.5 s" in result.error.message
+        assert result.finished_at and result.enqueued_at
+        assert (result.finished_at - result.enqueued_at).total_seconds() < 8
+
+    # -- the failed-job store ---------------------------------------------------------------
+
+    def test_failed_job_is_kept_and_can_be_retried(self, queue: BaseQueue, tmp_path: Path) -> None:
+        """A job that failed for good is listed; retry() runs it again under the same id."""
+        self.need(queue, "failed_store")
+        self.need(queue, "results")
+        path = tmp_path / "runs"
+        job_id = (
+            queue.enqueue(FLAKY, [str(path), 1], retries=0)
+            if queue.supports_retries
+            else (queue.enqueue(FAIL, ["first try"]))
+        )
+        first = self.finish(queue, job_id)
+        assert first.status is JobStatus.FAILED
+        listed = queue.failed.list()
+        assert [r.id for r in listed] == [job_id]
+        assert listed[0].envelope is not None and listed[0].envelope["id"] == job_id
+        assert listed[0].error.type == "RuntimeError" and listed[0].error.traceback
+        assert queue.failed.retry(job_id) == job_id
+        assert queue.failed.list() == []
+        again = self.finish(queue, job_id)
+        assert again.attempts == 2
+        if queue.supports_retries:
+            assert (again.status, again.return_value) == (JobStatus.SUCCEEDED, 2)
+
+    def test_refused_message_lands_in_the_failed_store(self, queue: BaseQueue) -> None:
+        """A message naming an unregistered job is kept with reason 'rejected'."""
+        self.need(queue, "failed_store")
+        bad = Envelope(job="not.registered")
+        queue._send(bad)
+        with self.worker(queue):
+            deadline = time.monotonic() + self.wait_timeout
+            while time.monotonic() < deadline and not queue.failed.list():
+                time.sleep(0.05)
+        record = queue.failed.get(bad.id)
+        assert record.reason == "rejected" and record.error.type == "UnknownJob"
+        assert record.job_name == "not.registered"
+
+    def test_failed_store_purge_empties_it(self, queue: BaseQueue) -> None:
+        """purge() removes every record and returns how many."""
+        self.need(queue, "failed_store")
+        self.need(queue, "results")
+        ids = [queue.enqueue(FAIL, [str(i)]) for i in range(3)]
+        with self.worker(queue):
+            for job_id in ids:
+                self.wait(queue, job_id)
+            deadline = time.monotonic() + self.wait_timeout
+            while len(queue.failed.list()) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert queue.failed.purge() == 3
+        assert queue.failed.list() == []
+
+    def test_failed_store_absent_raises(self, queue: BaseQueue) -> None:
+        """A backend without a failed store refuses queue.failed."""
+        self.refuse(queue, "failed_store")
+        with pytest.raises(UnsupportedCapability, match="failed store"):
+            queue.failed.list()
+
+    # -- uniqueness -------------------------------------------------------------------------
+
+    def test_unique_job_is_not_queued_twice_while_pending(
+        self, queue: BaseQueue, tmp_path: Path
+    ) -> None:
+        """A second enqueue of a pending unique job returns the first id; once done, it queues."""
+        self.need(queue, "unique")
+        if not self.jobs_wait_for_worker:
+            pytest.skip("jobs run inside enqueue, so none is ever pending")
+        path = tmp_path / "once"
+        first = queue.enqueue(ONCE, [str(path), "a"])
+        assert queue.enqueue(ONCE, [str(path), "a"]) == first
+        other = queue.enqueue(ONCE, [str(path), "b"])
+        assert other != first
+        with self.worker(queue):
+            wait_for_lines(path, 2, self.wait_timeout)
+            if queue.supports_results:
+                self.wait(queue, first)
+                self.wait(queue, other)
+            else:
+                time.sleep(0.5)
+        assert sorted(path.read_text(encoding="utf-8").splitlines()) == ["a", "b"]
+        assert queue.enqueue(ONCE, [str(path), "a"]) != first
+
+    def test_unique_absent_refuses_registration(self, queue: BaseQueue) -> None:
+        """A backend without uniqueness refuses a unique job when it is registered."""
+        self.refuse(queue, "unique")
+        with pytest.raises(UnsupportedCapability, match="unique"):
+            queue.register_job("unique.job", len, unique=True)
+
+    def test_registered_job_keeps_its_policy(self, queue: BaseQueue) -> None:
+        """Per-job policies stay with the registration; portable defaults go to envelopes."""
+        self.need(queue, "retries")
+        spec: RegisteredJob = queue.jobs[PICKY]
+        assert spec.policy.retries == 3 and spec.policy.discard_on == (PermissionError,)
+        assert spec.options == {"retries": 3, "backoff": 0.0}

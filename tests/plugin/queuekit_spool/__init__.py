@@ -51,6 +51,8 @@ class SpoolQueue(BaseQueue):
     supports_delay: ClassVar[bool] = True  # scheduled/ files move to ready/ when due
     supports_priority: ClassVar[bool] = True  # encoded in the file name's sort order
     supports_results: ClassVar[bool] = True  # results/<id>.json
+    supports_retries: ClassVar[bool] = True  # queuekit's runtime re-sends with a delay
+    supports_timeout: ClassVar[bool] = True  # queuekit's runtime: SIGALRM with one worker thread
     supports_named_queues: ClassVar[bool] = True  # one ready/ directory per queue
     supports_cancel: ClassVar[bool] = True  # an atomic rename to canceled/
     delivery: ClassVar[str] = "at-most-once"  # type: ignore[assignment]  # a claimed job dies with its worker
