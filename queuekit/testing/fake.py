@@ -18,6 +18,7 @@ from ..exceptions import ResultUnavailable
 from ..jobs import JobCollector, _lookup, _store
 from ..results import JobResult, JobStatus
 from ..runtime import Outcome
+from ..stores import MemoryFailedStore, MemoryLocks
 
 _MISSING: Any = object()
 
@@ -35,6 +36,8 @@ class FakeQueue(BaseQueue):
     supports_named_queues: ClassVar[bool] = True  # recorded
     supports_bulk: ClassVar[bool] = True  # recorded as one batch
     supports_cancel: ClassVar[bool] = True  # a recorded job is dropped
+    supports_unique: ClassVar[bool] = True  # locks in a dict, released when run_all() runs it
+    supports_failed_store: ClassVar[bool] = True  # failures of run_all() are kept
     delivery: ClassVar[str] = "at-most-once"  # type: ignore[assignment]  # nothing is delivered
 
     def __init__(self, options: dict[str, Any] | None = None, /, **kwargs: Any) -> None:
@@ -44,6 +47,8 @@ class FakeQueue(BaseQueue):
         #: Every envelope ever recorded, run or not.
         self.history: list[Envelope] = []
         self._results: dict[str, JobResult] = {}
+        self.failed_store = MemoryFailedStore()
+        self.locks = MemoryLocks()
 
     def _send(self, envelope: Envelope) -> None:
         wire = Envelope.decode(envelope.encode())
@@ -87,10 +92,12 @@ class FakeQueue(BaseQueue):
         return results
 
     def clear(self) -> None:
-        """Forget every recorded job."""
+        """Forget every recorded job, failure and uniqueness lock."""
         self.pending.clear()
         self.history.clear()
         self._results.clear()
+        self.failed_store.purge()
+        self.locks = MemoryLocks()
 
     def enqueued(self, name: str | None = None) -> list[Envelope]:
         """Recorded envelopes, optionally only those of job ``name``."""
