@@ -8,9 +8,12 @@ acknowledged; nothing is taken from the queue after the signal).
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -120,3 +123,66 @@ class PollingWorker:
                         thread.join(timeout=0.2)
         logger.info("queuekit worker stopped after %d jobs", self.processed)
         return self.processed
+
+
+def _watch_parent(parent: int) -> None:
+    """In a child: stop gracefully once the parent is gone (it may have been SIGKILLed)."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            logger.warning("queuekit worker %d: parent %d is gone, stopping", os.getpid(), parent)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
+def _child(target: Callable[[], None], parent: int) -> None:
+    os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the parent only; it forwards one SIGTERM
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    code = 0
+    try:
+        target()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        logger.exception("queuekit worker process %d crashed", os.getpid())
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def run_processes(target: Callable[[], None], count: int) -> None:
+    """Run ``target`` in ``count`` forked processes until SIGINT/SIGTERM, which is forwarded
+    to each child as one SIGTERM (each finishes its job in hand). A child that dies of
+    anything but a clean exit is replaced; one that exits cleanly (burst mode) is not."""
+    parent = os.getpid()
+    children: dict[int, int] = {}
+    stop = threading.Event()
+
+    def spawn(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            _child(target, parent)
+        children[pid] = slot
+
+    with stop_on_signals(stop):
+        for slot in range(count):
+            spawn(slot)
+        forwarded = False
+        while children:
+            if stop.is_set() and not forwarded:
+                for pid in children:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+                forwarded = True
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                stop.wait(0.1)
+                continue
+            slot = children.pop(pid) if pid in children else None
+            clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+            if slot is not None and not clean and not stop.is_set():
+                logger.error(
+                    "queuekit worker process %d died (status %d); replacing it", pid, status
+                )
+                spawn(slot)

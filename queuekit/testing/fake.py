@@ -96,7 +96,7 @@ class FakeQueue(BaseQueue):
         self.pending.clear()
         self.history.clear()
         self._results.clear()
-        self.failed_store.purge()
+        self.failed.purge()
         self.locks = MemoryLocks()
 
     def enqueued(self, name: str | None = None) -> list[Envelope]:
