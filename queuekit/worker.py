@@ -179,10 +179,10 @@ def run_processes(target: Callable[[], None], count: int) -> None:
             if pid == 0:
                 stop.wait(0.1)
                 continue
-            slot = children.pop(pid) if pid in children else None
+            died = children.pop(pid) if pid in children else None
             clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-            if slot is not None and not clean and not stop.is_set():
+            if died is not None and not clean and not stop.is_set():
                 logger.error(
                     "queuekit worker process %d died (status %d); replacing it", pid, status
                 )
-                spawn(slot)
+                spawn(died)
