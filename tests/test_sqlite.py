@@ -18,7 +18,6 @@ import queuekit
 from queuekit import ConfigurationError, JobStatus
 from queuekit.backends.sqlite import SqliteQueue, path_from_url
 from queuekit.testing.process import worker_process
-
 from tests.apps import durable_jobs
 
 RECORD = "durable.record"
