@@ -1,0 +1,863 @@
+"""The huey backend: huey's storages, schedule, revocation, result store and consumer.
+
+Every registered job becomes a huey task named after the job. That task does one thing: hand
+the message to ``queue.process``, queuekit's runtime, so only registered jobs run and retries,
+timeouts, uniqueness and the failed store behave exactly as on every other backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import logging
+import os
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
+
+import redis
+import redis.exceptions
+from huey import signals as huey_signals  # type: ignore[import-untyped]
+from huey.api import Huey  # type: ignore[import-untyped]
+from huey.constants import WORKER_TYPES, EmptyData  # type: ignore[import-untyped]
+from huey.consumer import Consumer, ConsumerStopped, Scheduler  # type: ignore[import-untyped]
+from huey.registry import Message  # type: ignore[import-untyped]
+from huey.storage import (  # type: ignore[import-untyped]
+    MemoryStorage,
+    PriorityRedisExpireStorage,
+    PriorityRedisStorage,
+    RedisExpireStorage,
+    RedisStorage,
+    SqliteStorage,
+)
+
+from queuekit import (
+    BaseQueue,
+    ConfigurationError,
+    ErrorInfo,
+    JobResult,
+    JobStatus,
+    QueueError,
+    ResultUnavailable,
+    UnsupportedCapability,
+)
+from queuekit.envelope import Envelope
+from queuekit.options import Option, suggest
+from queuekit.redact import redact
+from queuekit.redis_stores import RedisFailedStore, RedisLocks
+from queuekit.runtime import Outcome
+from queuekit.stores import FailedJob, FailedStore, LockStore
+
+from .serializer import REFUSED, REFUSED_TASK, TASK_MODULE, JSONSerializer
+from .stores import StorageFailedStore, StorageLocks
+
+logger = logging.getLogger("queuekit.huey")
+
+#: huey's consumer defaults, except max_delay: huey polls an idle SQLite queue up to 10 s apart;
+#: queuekit caps it at 1 s so a job waits at most about a second for an idle worker.
+_CONSUMER_OPTIONS = {
+    "workers": Option(int, 1, "worker threads/processes huey's consumer runs (-c overrides)"),
+    "worker_type": Option(str, "thread", "thread, process or greenlet", choices=WORKER_TYPES),
+    "initial_delay": Option(float, 0.1, "seconds between polls of a queue that just emptied"),
+    "max_delay": Option(float, 1.0, "longest wait between polls of an idle non-blocking storage"),
+    "poll_backoff": Option(float, 1.15, "factor the poll interval grows by while idle (>= 1)"),
+    # huey reads its schedule once a second; a quarter second keeps sub-second backoffs in order.
+    "scheduler_interval": Option(
+        float, 0.25, "seconds between looks at the schedule (0.05-60; huey's default is 1)"
+    ),
+    "periodic": Option(bool, True, "run huey periodic tasks"),
+    "check_worker_health": Option(bool, True, "restart a worker that died"),
+    "health_check_interval": Option(float, 10.0, "seconds between worker health checks"),
+    "shutdown_timeout": Option(float, None, "graceful stop: seconds before in-flight jobs are cut"),
+    "graceful_signal": Option(
+        str, "INT", "which signal stops gracefully: INT (huey's default) or TERM", ("INT", "TERM")
+    ),
+    "flush_locks": Option(bool, False, "flush huey task locks when the consumer starts"),
+    "max_tasks": Option(int, None, "recycle a worker after this many jobs"),
+}
+
+_SCHEMA = {
+    "name": Option(str, "queuekit", "huey's queue name: its keys, table rows and result store"),
+    "results": Option(bool, True, "keep job state and return values in huey's result store"),
+    "result_ttl": Option(
+        float, 7 * 24 * 3600.0, "Redis: seconds job state is kept (0 keeps it until deleted)"
+    ),
+    "immediate": Option(
+        bool, None, "run jobs inside enqueue (huey's immediate mode; default only for memory://)"
+    ),
+    "utc": Option(bool, True, "huey keeps eta times in UTC"),
+    "priority": Option(bool, True, "Redis: a sorted-set queue with priorities (PriorityRedisHuey)"),
+    "blocking": Option(bool, True, "Redis: workers block on the queue instead of polling"),
+    "read_timeout": Option(float, 1.0, "Redis: seconds one blocking read waits"),
+    "socket_timeout": Option(float, 5.0, "Redis: seconds a command may take before it fails"),
+    "socket_connect_timeout": Option(float, 5.0, "Redis: seconds to connect before failing"),
+    "max_connections": Option(int, None, "Redis: connection pool size"),
+    "filename": Option(str, None, "SQLite: the database file (or url='sqlite:///path')"),
+    "compression": Option(bool, False, "gzip the JSON huey stores (zlib with use_zlib)"),
+    "use_zlib": Option(bool, False, "compress with zlib instead of gzip"),
+    **_CONSUMER_OPTIONS,
+}
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+# Keyword arguments huey's Redis storage takes besides the connection pool we build.
+_REDIS_STORAGE_EXTRAS = frozenset({"client_name", "notify_result", "notify_result_ttl"})
+_SQLITE_RESERVED = frozenset({"self", "name", "filename", "kwargs"})
+
+
+class HueyConnectionError(QueueError, ConnectionError):
+    """huey's storage (Redis or SQLite) cannot be reached; the message names it without secrets."""
+
+
+class WorkerInterrupted(QueueError):
+    """The worker stopped without waiting while this job ran; the job did not finish."""
+
+
+def _naive(timestamp: float, utc: bool) -> datetime:
+    """An epoch time as the naive datetime huey schedules by (UTC or local)."""
+    if utc:
+        return datetime.fromtimestamp(timestamp, timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(timestamp)
+
+
+def _ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _record(result: JobResult, pending: int | None, unique: str | None) -> dict[str, Any]:
+    """The JSON state record kept in huey's result store under the job id."""
+    record: dict[str, Any] = {
+        "id": result.id,
+        "job_name": result.job_name,
+        "status": result.status.value,
+        "queue": result.queue,
+        "return_value": result.return_value,
+        "error": result.error.to_dict() if result.error else None,
+        "enqueued_at": _ts(result.enqueued_at),
+        "started_at": _ts(result.started_at),
+        "finished_at": _ts(result.finished_at),
+        "attempts": result.attempts,
+    }
+    if pending is not None:
+        record["pending_attempt"] = pending  # the attempt a cancel() must claim
+    if unique is not None:
+        record["unique_key"] = unique
+    return record
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value, timezone.utc) if value else None
+
+
+class _Scheduler(Scheduler):  # type: ignore[misc]
+    """huey's scheduler, allowed to look more often than once a second: retry backoffs and
+    delays below a second keep their order only if the schedule is read that often."""
+
+    def __init__(self, huey: Any, stop_flag: Any, interval: float, periodic: bool) -> None:
+        super().__init__(huey, stop_flag, 1, periodic)
+        self.interval = interval
+
+
+class _Consumer(Consumer):  # type: ignore[misc]
+    """huey's Consumer with a scheduler that may run at sub-second intervals."""
+
+    scheduler_class = _Scheduler
+
+    def __init__(self, huey: Any, scheduler_interval: float = 1.0, **options: Any) -> None:
+        # Set before Consumer.__init__, which builds the scheduler; huey itself clamps to >= 1 s.
+        self._interval = scheduler_interval
+        super().__init__(huey, scheduler_interval=max(1, round(scheduler_interval)), **options)
+        self.scheduler_interval = scheduler_interval
+
+    def _create_scheduler(self) -> Any:
+        return self.scheduler_class(
+            huey=self.huey,
+            stop_flag=self.stop_flag,
+            interval=self._interval,
+            periodic=self.periodic,
+        )
+
+
+class _Huey(Huey):  # type: ignore[misc]
+    """huey, with one change: a message that does not decode, or names a task this worker does
+    not have, becomes a call of the refusing task instead of an error in huey's worker loop
+    (which would log it and drop it)."""
+
+    def deserialize_task(self, data: Any) -> Any:
+        try:
+            message = self.serializer.deserialize(data)
+        except Exception:
+            return self._refused(data, None)
+        try:
+            return self._registry.create_task(message)
+        except Exception:
+            payload = message.args[0] if message.args else data
+            return self._refused(payload, message.id)
+
+    def _refused(self, payload: Any, task_id: str | None) -> Any:
+        task_class = self._registry.string_to_task(REFUSED_TASK)
+        return task_class(args=(payload,), id=task_id)
+
+
+class HueyQueue(BaseQueue):
+    """Jobs on huey: RedisHuey (``redis://``), SqliteHuey (``sqlite:///path``) or MemoryHuey
+    (``memory://``), with JSON on the wire and huey's consumer as the worker."""
+
+    backend_name: ClassVar[str] = "huey"
+
+    supports_delay: ClassVar[bool] = True  # huey's schedule; its scheduler enqueues due jobs
+    supports_priority: ClassVar[bool] = True  # huey priorities (Redis: PriorityRedisHuey)
+    supports_results: ClassVar[bool] = True  # JSON state records in huey's result store
+    supports_retries: ClassVar[bool] = True  # runtime policy; next attempt on huey's schedule
+    supports_timeout: ClassVar[bool] = True  # enforced by the runtime inside the huey task
+    supports_named_queues: ClassVar[bool] = False  # a huey instance is one queue: use name=
+    supports_bulk: ClassVar[bool] = True  # Redis: a batch is one pipeline (not on SQLite)
+    supports_cancel: ClassVar[bool] = True  # huey revoke, made exact by an atomic claim
+    supports_unique: ClassVar[bool] = True  # RedisLocks; huey's key/value store elsewhere
+    supports_failed_store: ClassVar[bool] = True  # RedisFailedStore; a huey storage elsewhere
+    delivery: ClassVar[str] = "at-most-once"  # type: ignore[assignment]  # huey pops before it runs
+
+    capability_notes: ClassVar[dict[str, str]] = {
+        "delay": "native: huey's schedule; the consumer's scheduler moves due jobs every "
+        "scheduler_interval (0.25 s), so a job may start up to that much late",
+        "priority": "native: huey priorities (PriorityRedisHuey sorted set, SQLite ORDER BY); "
+        "absent with priority=false on Redis and in immediate mode",
+        "results": "native: huey's result store holds a JSON state record per job id",
+        "retries": "emulated by the runtime (backoff caps and jitter, retry_on, discard_on, "
+        "Retry); each next attempt is a new message on huey's native schedule",
+        "timeout": "emulated by the runtime: worker_type=process stops the job with SIGALRM; "
+        "with threads the job fails at its limit and its thread runs on",
+        "named_queues": "absent: one huey instance serves one queue; configure another name=",
+        "bulk": "native on Redis (one pipeline); absent on SQLite and memory",
+        "cancel": "native: huey revoke_by_id, plus an atomic claim so a job a worker already "
+        "took is never reported canceled",
+        "unique": "RedisLocks on Redis; on SQLite/memory huey's put_if_empty",
+        "failed_store": "RedisFailedStore on Redis; a huey storage of its own on SQLite/memory",
+        "delivery": "at-most-once: huey removes a message when a worker takes it; a worker "
+        "killed mid-job loses the job (its state stays 'running')",
+    }
+
+    options_schema: ClassVar[dict[str, Option]] = _SCHEMA
+    #: Other options go to huey's storage (client_name, journal_mode, ...) or, without a
+    #: URL, to the Redis connection (host, port, db, password, ...); typos are refused.
+    accepts_extra_options: ClassVar[bool] = True
+
+    def __init__(self, options: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+        super().__init__(options, **kwargs)
+        opts = self.options
+        known = {*self.common_options, *self.options_schema}
+        extras = {k: v for k, v in opts.items() if k not in known}
+        self.storage_kind, storage_class, storage_kwargs = self._storage_config(extras)
+        self._pool: Any = storage_kwargs.get("connection_pool")
+        immediate = opts["immediate"]
+        if immediate is None:
+            immediate = self.storage_kind == "memory"
+        with self._errors("connect"):  # client_name= makes huey's Redis storage connect now
+            self.huey: Any = _Huey(
+                opts["name"],
+                results=opts["results"],
+                utc=opts["utc"],
+                immediate=immediate,
+                serializer=JSONSerializer(opts["compression"], use_zlib=opts["use_zlib"]),
+                storage_class=storage_class,
+                **storage_kwargs,
+            )
+        self._storage_kwargs = storage_kwargs
+        self._tasks: dict[str, Any] = {}
+        self.huey.task(name=REFUSED, context=True)(self._runner())
+        self.huey.signal(huey_signals.SIGNAL_INTERRUPTED)(self._on_interrupted)
+        self.huey.signal(huey_signals.SIGNAL_REVOKED)(self._on_revoked)
+        storage = self.huey.storage
+        self._on_redis = isinstance(storage, RedisStorage)
+        self._claims_expire = isinstance(storage, RedisExpireStorage)
+        self._tracks_state = bool(opts["results"])
+        self._narrow(storage)
+        self._failed_storage: Any = None
+        if self._on_redis:
+            prefix = f"queuekit:huey:{storage.name}"
+            failed: FailedStore = RedisFailedStore(storage.conn, prefix)
+            locks: LockStore = RedisLocks(storage.conn, prefix)
+        else:
+            self._failed_storage = self._side_storage(f"{opts['name']}_failed")
+            failed = StorageFailedStore(self._failed_storage)
+            locks = StorageLocks(storage)
+        self.failed_store = _GuardedFailedStore(self, failed)
+        self.locks = _GuardedLocks(self, locks)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def _storage_config(self, extras: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
+        """(kind, huey storage class, its keyword arguments) from the URL and options."""
+        opts = self.options
+        url = self.url
+        if url is None:
+            scheme = "sqlite" if opts["filename"] else "redis"
+        else:
+            scheme = urlsplit(url).scheme.lower()
+        if scheme in _REDIS_SCHEMES:
+            return "redis", *self._redis_config(extras)
+        if scheme == "sqlite":
+            filename = opts["filename"]
+            if url is not None:
+                parts = urlsplit(url)
+                filename = unquote(parts.netloc + parts.path)
+            if not filename:
+                raise ConfigurationError(
+                    "The huey backend needs a SQLite file: url='sqlite:///var/lib/jobs.db' or "
+                    "filename='/var/lib/jobs.db'."
+                )
+            allowed = set(inspect.signature(SqliteStorage.__init__).parameters) - _SQLITE_RESERVED
+            self._refuse_extras(extras, allowed, "SqliteHuey")
+            return "sqlite", SqliteStorage, {"filename": filename, **extras}
+        if scheme == "memory":
+            self._refuse_extras(extras, set(), "MemoryHuey")
+            return "memory", MemoryStorage, {}
+        raise ConfigurationError(
+            f"The huey backend takes redis://, rediss://, unix://, sqlite:///path or memory:// "
+            f"URLs, got {redact(str(url))!r}."
+        )
+
+    def _redis_config(self, extras: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        opts = self.options
+        if opts["blocking"] and opts["socket_timeout"] <= opts["read_timeout"]:
+            raise ConfigurationError(
+                f"socket_timeout={opts['socket_timeout']:g} must be longer than "
+                f"read_timeout={opts['read_timeout']:g}: a worker's blocking read would time "
+                f"out as a connection error."
+            )
+        storage_extras = {k: v for k, v in extras.items() if k in _REDIS_STORAGE_EXTRAS}
+        connection = {k: v for k, v in extras.items() if k not in _REDIS_STORAGE_EXTRAS}
+        allowed = set(inspect.signature(redis.Redis.__init__).parameters) - {
+            "self",
+            "connection_pool",
+            "socket_timeout",
+            "socket_connect_timeout",
+            "max_connections",
+            "single_connection_client",
+        }
+        self._refuse_extras(connection, allowed | _REDIS_STORAGE_EXTRAS, "RedisHuey")
+        pool_options: dict[str, Any] = {
+            "socket_timeout": opts["socket_timeout"],
+            "socket_connect_timeout": opts["socket_connect_timeout"],
+        }
+        if opts["max_connections"] is not None:
+            pool_options["max_connections"] = opts["max_connections"]
+        if self.url is not None:
+            if connection:
+                raise ConfigurationError(
+                    f"Give the Redis server either as url= or as {', '.join(sorted(connection))}"
+                    f", not both."
+                )
+            pool = redis.ConnectionPool.from_url(self.url, **pool_options)
+        else:
+            pool = redis.ConnectionPool(**connection, **pool_options)
+        ttl = opts["result_ttl"]
+        expire = ttl > 0
+        if opts["priority"]:
+            storage_class = PriorityRedisExpireStorage if expire else PriorityRedisStorage
+        else:
+            storage_class = RedisExpireStorage if expire else RedisStorage
+        kwargs: dict[str, Any] = {
+            "connection_pool": pool,
+            "blocking": opts["blocking"],
+            "read_timeout": opts["read_timeout"],
+            **storage_extras,
+        }
+        if expire:
+            kwargs["expire_time"] = max(int(ttl), 1)
+        return storage_class, kwargs
+
+    def _refuse_extras(self, extras: dict[str, Any], allowed: set[str], engine: str) -> None:
+        for key in extras:
+            if key not in allowed:
+                known = sorted({*self.options_schema, *allowed})
+                raise ConfigurationError(
+                    f"Unknown option {key!r} for backend 'huey' ({engine})."
+                    f"{suggest(key, known)} Known options: {', '.join(known)}."
+                )
+
+    def _narrow(self, storage: Any) -> None:
+        """Instance flags for what this configuration cannot do (like memory's immediate mode)."""
+        if not self._on_redis:
+            self.supports_bulk = False  # type: ignore[misc]
+        if not getattr(storage, "priority", True):
+            self.supports_priority = False  # type: ignore[misc]
+        if self.huey.immediate:
+            # Jobs run inside enqueue: none waits beside another, or long enough to cancel,
+            # and a delayed one would only run when the producer next waits for a result.
+            self.supports_priority = False  # type: ignore[misc]
+            self.supports_cancel = False  # type: ignore[misc]
+            self.supports_delay = False  # type: ignore[misc]
+        if not self._tracks_state:
+            self.supports_results = False  # type: ignore[misc]
+            self.supports_cancel = False  # type: ignore[misc]
+
+    def _side_storage(self, name: str) -> Any:
+        """Another huey storage like the main one, for records that must not mix with jobs."""
+        if isinstance(self.huey.storage, SqliteStorage):
+            return SqliteStorage(name, **self._storage_kwargs)
+        return MemoryStorage(name)
+
+    @property
+    def where(self) -> str:
+        """The storage, for messages: its URL without the password, or the SQLite file."""
+        if self.url:
+            return redact(self.url)
+        if self.storage_kind == "sqlite":
+            return f"sqlite:///{self.options['filename']}"
+        if self._pool is not None:
+            kw = self._pool.connection_kwargs
+            return f"redis://{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
+        return "memory://"
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn a storage failure into a HueyConnectionError naming the redacted URL."""
+        try:
+            yield
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise HueyConnectionError(
+                f"Cannot {action}: the huey backend's Redis at {self.where} did not answer "
+                f"({redact(str(exc))}). Check that Redis runs there and the URL is right."
+            ) from exc
+        except sqlite3.OperationalError as exc:
+            raise HueyConnectionError(
+                f"Cannot {action}: the huey backend's SQLite database {self.where} failed "
+                f"({exc}). Check the path and its permissions."
+            ) from exc
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    def register_job(self, name: str, func: Any, *args: Any, **options: Any) -> None:
+        """Register ``func`` and a huey task of the same name that runs it through the runtime."""
+        if name == REFUSED:
+            raise ConfigurationError(f"{REFUSED!r} is reserved by the huey backend.")
+        super().register_job(name, func, *args, **options)
+        spec = self.jobs[name]
+        if args or spec.backend_options:
+            del self.jobs[name]
+            extra = ", ".join([*map(repr, args), *spec.backend_options])
+            raise ConfigurationError(
+                f"The huey backend takes no engine options for job {name!r} (got {extra}); the "
+                f"portable ones are queue, priority, delay, timeout, retries, backoff, retry_on, "
+                f"discard_on and unique."
+            )
+        if name not in self._tasks:
+            self._tasks[name] = self.huey.task(name=name, context=True)(self._runner())
+
+    def _runner(self) -> Any:
+        def run(payload: Any, task: Any = None) -> None:
+            self._execute(payload)
+
+        # huey names a task <func.__module__>.<name>: "queuekit.<job name>".
+        run.__module__ = TASK_MODULE
+        return run
+
+    # -- producer -------------------------------------------------------------------------------
+
+    def _message(self, envelope: Envelope) -> bytes:
+        """The envelope as the JSON huey message a worker will receive."""
+        eta = envelope.options.get("eta")
+        due = None if eta is None or eta <= time.time() else _naive(eta, self.huey.utc)
+        message = Message(
+            envelope.id,
+            f"{TASK_MODULE}.{envelope.job}",
+            due,
+            0,  # huey never retries: the runtime does
+            0,
+            envelope.options.get("priority"),
+            (envelope.to_dict(),),
+            {},
+        )
+        return self.huey.serializer.serialize(message)  # type: ignore[no-any-return]
+
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[Any]:
+        """huey's storage, or on Redis a copy of it whose commands go into one pipeline."""
+        storage = self.huey.storage
+        if not self._on_redis:
+            yield storage
+            return
+        with storage.conn.pipeline(transaction=True) as pipe:
+            batch = copy.copy(storage)
+            batch.conn = pipe
+            yield batch
+            pipe.execute()
+
+    def _send(self, envelope: Envelope) -> None:
+        self._send_many([envelope])
+
+    def _send_many(self, envelopes: list[Envelope], *, record: bool = True) -> None:
+        messages = [self._message(envelope) for envelope in envelopes]
+        with self._errors(f"enqueue {len(envelopes)} job(s)"):
+            if self.huey.immediate:
+                for envelope, data in zip(envelopes, messages, strict=True):
+                    if record:
+                        self._write(self.huey.storage, self._waiting(envelope))
+                    self.huey.enqueue(self.huey.deserialize_task(data))
+                return
+            with self._batch() as storage:
+                for envelope, data in zip(envelopes, messages, strict=True):
+                    if record and self._tracks_state:
+                        self._write(storage, self._waiting(envelope))
+                    eta = envelope.options.get("eta")
+                    if eta is not None and eta > time.time():
+                        storage.add_to_schedule(data, _naive(eta, self.huey.utc))
+                    else:
+                        storage.enqueue(data, envelope.options.get("priority"))
+
+    def _waiting(self, envelope: Envelope) -> dict[str, Any]:
+        result = replace(self._sent_result(envelope), attempts=envelope.attempt - 1)
+        return _record(result, envelope.attempt, envelope.options.get("unique_key"))
+
+    def _write(self, storage: Any, record: dict[str, Any]) -> None:
+        storage.put_data(record["id"], self.huey.serializer.serialize(record), is_result=True)
+
+    def _result_after_send(self, envelope: Envelope) -> JobResult:
+        if self.huey.immediate and self._tracks_state:
+            return self._get_result(envelope.id)
+        return self._sent_result(envelope)
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def _read(self, job_id: str) -> dict[str, Any] | None:
+        with self._errors(f"read the state of job {job_id}"):
+            raw = self.huey.storage.peek_data(job_id)
+        if raw is EmptyData:
+            return None
+        data = self.huey.serializer.deserialize(raw)
+        if isinstance(data, dict) and "status" in data:
+            return data
+        # Not ours: huey stored an error because the task itself broke (say, storage down).
+        metadata = getattr(data, "metadata", None) or {}
+        return {
+            "id": job_id,
+            "status": "failed",
+            "error": {
+                "type": "huey.TaskError",
+                "message": str(metadata.get("error", data)),
+                "traceback": str(metadata.get("traceback", "")),
+            },
+        }
+
+    def _get_result(self, job_id: str) -> JobResult:
+        data = self._read(job_id)
+        if data is None:
+            raise ResultUnavailable(
+                f"No result for job {job_id!r} in huey queue {self.options['name']!r} at "
+                f"{self.where}: it was never enqueued here, or its state expired "
+                f"(result_ttl={self.options['result_ttl']:g} s)."
+            )
+        error = data.get("error")
+        return JobResult(
+            id=data["id"],
+            job_name=data.get("job_name", ""),
+            status=JobStatus(data["status"]),
+            queue=data.get("queue") or self.default_queue,
+            return_value=data.get("return_value"),
+            error=ErrorInfo.from_dict(error) if error else None,
+            enqueued_at=_dt(data.get("enqueued_at")),
+            started_at=_dt(data.get("started_at")),
+            finished_at=_dt(data.get("finished_at")),
+            attempts=int(data.get("attempts", 0)),
+            backend=self,
+        )
+
+    def wait_for_change(self, result: JobResult, timeout: float) -> JobResult:
+        if self.huey.immediate:
+            self._run_due()
+        return super().wait_for_change(result, timeout)
+
+    def _run_due(self) -> None:
+        """Immediate mode: run scheduled jobs (retries) whose time has come, in this thread."""
+        for task in self.huey.read_schedule():
+            self.huey.execute(task)
+
+    def _claim_key(self, job_id: str, attempt: int) -> str:
+        return f"queuekit.claim.{job_id}.{attempt}"
+
+    def _claim(self, job_id: str, attempt: int, by: str) -> bool:
+        """Atomically take attempt ``attempt`` of a job: for a worker to run, or to cancel it."""
+        ttl = max(int(self.options["result_ttl"]), 1) if self._claims_expire else None
+        value = self.huey.serializer.serialize(by)
+        return bool(self.huey.storage.put_if_empty(self._claim_key(job_id, attempt), value, ttl))
+
+    def _cancel(self, job_id: str) -> bool:
+        data = self._read(job_id)
+        if data is None or data["status"] not in ("queued", "scheduled"):
+            return False
+        with self._errors(f"cancel job {job_id}"):
+            if not self._claim(job_id, int(data.get("pending_attempt", 1)), "canceled"):
+                return False  # a worker took it first
+            self.huey.revoke_by_id(job_id, revoke_once=True)
+            data.update(status="canceled", finished_at=time.time())
+            self._write(self.huey.storage, data)
+        if data.get("unique_key"):
+            self.locks.release(data["unique_key"], job_id)  # type: ignore[union-attr]
+        return True
+
+    def count(self, queue: str | None = None) -> int:
+        """Jobs waiting: queued plus scheduled (delayed jobs and retries)."""
+        if queue not in (None, self.default_queue):
+            self._require("named_queues", f"count({queue!r})")
+        with self._errors("count waiting jobs"):
+            return int(self.huey.pending_count()) + int(self.huey.scheduled_count())
+
+    # -- worker side ----------------------------------------------------------------------------
+
+    def _execute(self, payload: Any) -> None:
+        """The body of every huey task: claim the attempt, mark it running, run the runtime."""
+        claim: str | None = None
+        if self._tracks_state and isinstance(payload, dict) and payload.get("job") in self.jobs:
+            job_id, attempt = payload.get("id"), payload.get("attempt", 1)
+            if isinstance(job_id, str) and type(attempt) is int:
+                if not self._claim(job_id, attempt, "running"):
+                    logger.info("job %s was canceled before it started; not running it", job_id)
+                    return
+                claim = self._claim_key(job_id, attempt)
+                running = JobResult(
+                    id=job_id,
+                    job_name=str(payload["job"]),
+                    status=JobStatus.RUNNING,
+                    queue=str(payload.get("queue", self.default_queue)),
+                    enqueued_at=_dt(payload.get("enqueued_at")),
+                    started_at=datetime.now(timezone.utc),
+                    attempts=attempt,
+                )
+                self._write(self.huey.storage, _record(running, None, None))
+        try:
+            self.process(payload)
+        finally:
+            if claim is not None and not self._claims_expire:
+                self.huey.storage.delete_data(claim)
+
+    def _record(self, outcome: Outcome) -> None:
+        if not self._tracks_state or not outcome.job_id:
+            return
+        result = outcome.to_result()
+        pending = None
+        if outcome.retry_in is not None and outcome.envelope is not None:
+            status = JobStatus.SCHEDULED if outcome.retry_in > 0 else JobStatus.QUEUED
+            result = replace(result, status=status)
+            pending = outcome.envelope.attempt + 1
+        unique = outcome.envelope.options.get("unique_key") if outcome.envelope else None
+        self._write(self.huey.storage, _record(result, pending, unique))
+
+    def _retry(self, envelope: Envelope, delay: float) -> None:
+        """The next attempt, as a new message on huey's schedule (or queue, without delay);
+        the state record was written by ``_record`` and keeps the last error."""
+        options = {k: v for k, v in envelope.options.items() if k != "eta"}
+        if delay > 0:
+            options["eta"] = time.time() + delay
+        self._send_many(
+            [replace(envelope, attempt=envelope.attempt + 1, options=options)], record=False
+        )
+
+    def _on_revoked(self, signal_name: str, task: Any) -> None:
+        """huey skipped a canceled job: drop its claim marker."""
+        payload = task.args[0] if task.args else None
+        if isinstance(payload, dict) and not self._claims_expire:
+            key = self._claim_key(str(payload.get("id")), int(payload.get("attempt", 1)))
+            self.huey.storage.delete_data(key)
+
+    def _on_interrupted(self, signal_name: str, task: Any) -> None:
+        """The consumer stopped without waiting while this job ran: record it as failed."""
+        payload = task.args[0] if task.args else None
+        try:
+            envelope = Envelope.decode(payload) if isinstance(payload, dict) else None
+        except QueueError:
+            envelope = None
+        if envelope is None or envelope.job not in self.jobs:
+            return
+        now = time.time()
+        error = WorkerInterrupted(
+            f"the worker stopped without waiting while job {envelope.job!r} ({envelope.id}) "
+            f"ran, so it did not finish; queue.failed.retry({envelope.id!r}) runs it again. "
+            f"Stop workers with SIGINT (or graceful_signal=TERM) to let jobs finish."
+        )
+        info = ErrorInfo(f"{__name__}.WorkerInterrupted", str(error))
+        outcome = Outcome(JobStatus.FAILED, envelope, envelope.id, None, info, now, now)
+        logger.error("job %s (%s): %s", envelope.id, envelope.job, error)
+        self._record(outcome)
+        if self.failed_store is not None:
+            self.failed_store.add(FailedJob.from_outcome(outcome))
+        key = envelope.options.get("unique_key")
+        if key and self.locks is not None:
+            self.locks.release(key, envelope.id)
+
+    # -- the consumer ---------------------------------------------------------------------------
+
+    def create_consumer(self, workers: int | None = None) -> Any:
+        """huey's Consumer for this queue, configured from the consumer options."""
+        opts = self.options
+        interval = opts["scheduler_interval"]
+        if not 0.05 <= interval <= 60:
+            raise ConfigurationError(
+                f"scheduler_interval={interval:g} must be between 0.05 and 60 seconds."
+            )
+        return _Consumer(
+            self.huey,
+            workers=workers or opts["workers"],
+            periodic=opts["periodic"],
+            initial_delay=opts["initial_delay"],
+            backoff=opts["poll_backoff"],
+            max_delay=opts["max_delay"],
+            scheduler_interval=opts["scheduler_interval"],
+            worker_type=opts["worker_type"],
+            check_worker_health=opts["check_worker_health"],
+            health_check_interval=opts["health_check_interval"],
+            flush_locks=opts["flush_locks"],
+            max_tasks=opts["max_tasks"],
+            shutdown_timeout=opts["shutdown_timeout"],
+            graceful_signal=opts["graceful_signal"],
+        )
+
+    @contextlib.contextmanager
+    def consumer(self, workers: int | None = None) -> Iterator[Any]:
+        """Run huey's consumer on threads of this process for the block, without touching
+        signal handlers (for MemoryHuey and tests); it stops gracefully at the end."""
+        if self.options["worker_type"] != "thread":
+            raise ConfigurationError("An in-process consumer runs threads: worker_type='thread'.")
+        consumer = self.create_consumer(workers)
+        consumer.scheduler.start()
+        for _, thread in consumer.worker_threads:
+            thread.start()
+        try:
+            yield consumer
+        finally:
+            consumer.stop(graceful=True)
+
+    def run_worker(
+        self,
+        *,
+        queues: Sequence[str] | None = None,
+        concurrency: int | None = None,
+        burst: bool = False,
+    ) -> None:
+        """Run huey's Consumer in this process until it is signalled (or, with ``burst``,
+        until nothing is due). SIGINT stops gracefully and SIGTERM at once, as huey does
+        (``graceful_signal=TERM`` swaps them); SIGHUP restarts the worker."""
+        for name in queues or ():
+            if name != self.default_queue:
+                self._require("named_queues", f"a worker for queue {name!r}")
+        if self.huey.immediate or self.storage_kind == "memory":
+            raise UnsupportedCapability(
+                "This huey queue keeps jobs in the enqueueing process (memory:// or "
+                "immediate=true), so a separate worker would never see them; use redis:// or "
+                "sqlite:///path, or queue.consumer() inside the process."
+            )
+        consumer = self.create_consumer(concurrency)
+        previous = {
+            sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        }
+        if consumer.environment.forks:
+            self.huey.storage.close()  # children must not share the parent's SQLite handle
+            if self._failed_storage is not None:
+                self._failed_storage.close()
+        logger.info("queuekit worker on %r: huey consumer for %r", self, self.options["name"])
+        try:
+            consumer.start()
+            health = time.monotonic()
+            idle = 0
+            while True:
+                try:
+                    health = consumer.loop(health)
+                except ConsumerStopped:
+                    break
+                if burst:
+                    idle = idle + 1 if self._idle() else 0
+                    if idle >= 3:  # three quiet looks 0.1 s apart: no job is in anyone's hands
+                        logger.info("queuekit worker (burst): no job is due; stopping")
+                        consumer.stop(graceful=True)
+                        break
+            self.huey.notify_interrupted_tasks()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if consumer._restart:
+            self._restart()
+        logger.info("queuekit worker stopped")
+
+    def _idle(self) -> bool:
+        if self.huey._tasks_in_flight or self.huey.pending_count():
+            return False
+        now = self.huey._get_timestamp()
+        return not any(task.eta is None or task.eta <= now for task in self.huey.scheduled())
+
+    def _restart(self) -> None:
+        """SIGHUP: huey re-executes its consumer; do the same for ``queuekit worker``."""
+        main = sys.modules.get("__main__")
+        spec = getattr(main, "__spec__", None)
+        if spec is not None and spec.name == "queuekit.__main__":
+            argv = [sys.executable, "-m", "queuekit", *sys.argv[1:]]
+        elif os.path.basename(sys.argv[0]) == "queuekit":
+            argv = [sys.executable, *sys.argv]
+        else:
+            logger.warning(
+                "queuekit worker: SIGHUP asked for a restart, but this process was "
+                "not started as `queuekit worker`; exiting instead"
+            )
+            return
+        logger.info("queuekit worker restarting (SIGHUP)")
+        logging.shutdown()
+        os.execv(sys.executable, argv)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.huey.storage.close()
+        if self._failed_storage is not None:
+            with contextlib.suppress(Exception):
+                self._failed_storage.close()
+        if self._pool is not None:
+            self._pool.disconnect()
+
+
+class _GuardedFailedStore(FailedStore):
+    """A failed store whose storage errors become HueyConnectionError."""
+
+    def __init__(self, queue: HueyQueue, inner: FailedStore) -> None:
+        self.queue, self.inner = queue, inner
+
+    def add(self, record: FailedJob) -> None:
+        with self.queue._errors(f"keep failed job {record.id}"):
+            self.inner.add(record)
+
+    def list(self, limit: int | None = None) -> list[FailedJob]:
+        with self.queue._errors("list failed jobs"):
+            return self.inner.list(limit)
+
+    def get(self, job_id: str) -> FailedJob | None:
+        with self.queue._errors(f"read failed job {job_id}"):
+            return self.inner.get(job_id)
+
+    def remove(self, job_id: str) -> bool:
+        with self.queue._errors(f"remove failed job {job_id}"):
+            return self.inner.remove(job_id)
+
+    def purge(self) -> int:
+        with self.queue._errors("purge failed jobs"):
+            return self.inner.purge()
+
+
+class _GuardedLocks(LockStore):
+    """Uniqueness locks whose storage errors become HueyConnectionError."""
+
+    def __init__(self, queue: HueyQueue, inner: LockStore) -> None:
+        self.queue, self.inner = queue, inner
+
+    def claim(self, key: str, job_id: str, ttl: float) -> str | None:
+        with self.queue._errors(f"claim the uniqueness lock of job {job_id}"):
+            return self.inner.claim(key, job_id, ttl)
+
+    def release(self, key: str, job_id: str) -> None:
+        with self.queue._errors(f"release the uniqueness lock of job {job_id}"):
+            self.inner.release(key, job_id)
+
+
+__all__ = ["HueyConnectionError", "HueyQueue", "WorkerInterrupted"]

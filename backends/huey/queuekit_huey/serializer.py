@@ -1,0 +1,136 @@
+"""JSON for everything huey writes to its storage; nothing is ever pickled.
+
+A task message is a queuekit envelope with one extra key, ``"huey"``, holding huey's own
+scheduling fields (eta, priority, ...). Any other value huey stores (job state records,
+revocation flags, lock markers) is plain JSON, with tuples, datetimes and huey's ``Error``
+tagged so they come back as the same types.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from huey.registry import Message  # type: ignore[import-untyped]
+from huey.serializer import Serializer  # type: ignore[import-untyped]
+from huey.utils import Error  # type: ignore[import-untyped]
+
+#: Huey names a task ``<module>.<class name>``; every queuekit job's task lives in this module.
+TASK_MODULE = "queuekit"
+#: The task that hands undecodable messages and unknown jobs to the runtime, which refuses them.
+REFUSED = "<refused>"
+REFUSED_TASK = f"{TASK_MODULE}.{REFUSED}"
+
+#: The huey message fields that travel beside the envelope, under the "huey" key.
+_META = (
+    "eta",
+    "priority",
+    "retries",
+    "retry_delay",
+    "retry_backoff",
+    "expires",
+    "expires_resolved",
+    "timeout",
+)
+_TAGS = ("$tuple", "$datetime", "$seconds", "$error", "$bytes")
+
+
+class JSONSerializer(Serializer):  # type: ignore[misc]
+    """A huey serializer that writes compact UTF-8 JSON (optionally gzip/zlib-compressed)."""
+
+    def __init__(
+        self, compression: bool = False, compression_level: int = 6, use_zlib: bool = False
+    ) -> None:
+        super().__init__(compression, compression_level, use_zlib)
+
+    def _serialize(self, data: Any) -> bytes:
+        obj = _message_to_json(data) if isinstance(data, Message) else _to_json(data)
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode()
+
+    def _deserialize(self, data: Any) -> Any:
+        if isinstance(data, memoryview):
+            data = data.tobytes()
+        obj = json.loads(data, parse_constant=_refuse_constant)
+        if isinstance(obj, dict) and isinstance(obj.get("huey"), dict):
+            return _message_from_json(obj)
+        return _from_json(obj)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _message_to_json(message: Any) -> dict[str, Any]:
+    if message.on_complete or message.on_error or message.chord_config:
+        raise ValueError(
+            "queuekit's huey serializer carries queuekit jobs only; huey pipelines, on_error "
+            "handlers and chords are not supported."
+        )
+    meta = {key: _to_json(getattr(message, key)) for key in _META}
+    meta = {key: value for key, value in meta.items() if value is not None}
+    payload = message.args[0] if len(message.args) == 1 and not message.kwargs else None
+    if isinstance(payload, dict):
+        return {**payload, "huey": meta}
+    if message.name != REFUSED_TASK:
+        raise ValueError(
+            f"huey task {message.name!r} was not created by queuekit; its arguments must be one "
+            f"queuekit envelope."
+        )
+    raw = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else str(payload)
+    return {"id": message.id, "raw": raw, "huey": meta}
+
+
+def _message_from_json(obj: dict[str, Any]) -> Any:
+    meta = {key: _from_json(value) for key, value in obj.pop("huey").items() if key in _META}
+    job_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+    if "raw" in obj:
+        return Message(job_id, REFUSED_TASK, args=(obj["raw"],), kwargs={}, **meta)
+    job = obj.get("job")
+    name = f"{TASK_MODULE}.{job}" if isinstance(job, str) else REFUSED_TASK
+    return Message(job_id, name, args=(obj,), kwargs={}, **meta)
+
+
+def _to_json(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Error):
+        return {"$error": _to_json(value.metadata)}
+    if isinstance(value, list):
+        return [_to_json(item) for item in value]
+    if isinstance(value, tuple):
+        return {"$tuple": [_to_json(item) for item in value]}
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in _TAGS:
+            raise TypeError(f"cannot store a dict whose only key is {next(iter(value))!r}")
+        return {str(key): _to_json(item) for key, item in value.items()}
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, timedelta):
+        return {"$seconds": value.total_seconds()}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    raise TypeError(
+        f"queuekit's huey serializer writes JSON only and cannot store a {type(value).__name__}."
+    )
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_from_json(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        (tag, inner), *_ = value.items()
+        if tag == "$tuple":
+            return tuple(_from_json(item) for item in inner)
+        if tag == "$datetime":
+            return datetime.fromisoformat(inner)
+        if tag == "$seconds":
+            return timedelta(seconds=inner)
+        if tag == "$error":
+            return Error(_from_json(inner))
+        if tag == "$bytes":
+            return base64.b64decode(inner)
+    return {key: _from_json(item) for key, item in value.items()}

@@ -1,0 +1,299 @@
+"""The huey backend: conformance on real Redis (db 1) and on SqliteHuey, with `queuekit worker`
+processes running huey's consumer; the JSON-only wire; configuration and errors."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from queuekit_huey import HueyConnectionError, HueyQueue
+
+import queuekit
+from queuekit import ConfigurationError, JobStatus, UnsupportedCapability
+from queuekit.base import BaseQueue
+from queuekit.testing.conformance import FAIL, TOUCH, QueueConformance
+from queuekit.testing.jobs import PREFIX, collector
+from queuekit.testing.process import worker_process
+
+REDIS_URL = "redis://127.0.0.1:6379/1"  # db 1 belongs to the huey backend's tests
+APP = ["--app", "queuekit.testing.jobs:collector"]
+# huey polls an idle SQLite queue with backoff; keep the test workers' polls short.
+FAST_POLL = ["-o", "initial_delay=0.05", "-o", "max_delay=0.2"]
+
+
+@pytest.fixture
+def redis_db() -> Iterator[redis.Redis]:
+    """Redis database 1, flushed before and after the test."""
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.mark.redis
+class TestHueyRedisConformance(QueueConformance):
+    """Every conformance test on RedisHuey (the priority storage), worked by a child process."""
+
+    @pytest.fixture(autouse=True)
+    def _flushed(self, redis_db: redis.Redis) -> None:
+        self.redis = redis_db
+
+    def make_queue(self) -> BaseQueue:
+        return queuekit.create_queue(backend="huey", url=REDIS_URL)
+
+    @contextmanager
+    def worker(self, queue: BaseQueue) -> Iterator[None]:
+        with worker_process(["--backend", "huey", "--url", REDIS_URL, "-c", "1", *APP]):
+            yield
+
+    def inject_raw(self, queue: BaseQueue, data: bytes) -> None:
+        assert isinstance(queue, HueyQueue)
+        queue.huey.storage.enqueue(data)
+
+
+class TestHueySqliteConformance(QueueConformance):
+    """Every conformance test on SqliteHuey, worked by a child process polling the file."""
+
+    @pytest.fixture(autouse=True)
+    def _database(self, tmp_path: Path) -> None:
+        self.url = f"sqlite://{tmp_path}/huey.db"
+
+    def make_queue(self) -> BaseQueue:
+        return queuekit.create_queue(backend="huey", url=self.url)
+
+    @contextmanager
+    def worker(self, queue: BaseQueue) -> Iterator[None]:
+        args = ["--backend", "huey", "--url", self.url, "-c", "1", *FAST_POLL, *APP]
+        with worker_process(args):
+            yield
+
+    def inject_raw(self, queue: BaseQueue, data: bytes) -> None:
+        assert isinstance(queue, HueyQueue)
+        queue.huey.storage.enqueue(data)
+
+
+class TestHueyMemoryConformance(QueueConformance):
+    """Every conformance test on MemoryHuey, with huey's consumer on threads of this process."""
+
+    def make_queue(self) -> BaseQueue:
+        return queuekit.create_queue("huey+memory://", immediate=False, max_delay=0.05)
+
+    @contextmanager
+    def worker(self, queue: BaseQueue) -> Iterator[None]:
+        assert isinstance(queue, HueyQueue)
+        with queue.consumer(workers=1):
+            yield
+
+    def inject_raw(self, queue: BaseQueue, data: bytes) -> None:
+        assert isinstance(queue, HueyQueue)
+        queue.huey.storage.enqueue(data)
+
+
+# -- the wire ------------------------------------------------------------------------------------
+
+
+def _every_stored_value(client: redis.Redis) -> list[tuple[bytes, bytes]]:
+    """(key, raw bytes) of every value in the database, whatever its Redis type."""
+    found: list[tuple[bytes, bytes]] = []
+    for key in client.scan_iter():
+        kind = client.type(key)
+        if kind == b"string":
+            found.append((key, client.get(key)))
+        elif kind == b"hash":
+            found.extend((key, value) for value in client.hgetall(key).values())
+        elif kind == b"zset":
+            found.extend((key, member) for member in client.zrange(key, 0, -1))
+        elif kind == b"list":
+            found.extend((key, item) for item in client.lrange(key, 0, -1))
+        else:
+            raise AssertionError(f"unexpected {kind!r} at {key!r}")
+    return found
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("priority", [True, False], ids=["priority-zset", "plain-list"])
+def test_nothing_in_redis_is_a_pickle(
+    redis_db: redis.Redis, tmp_path: Path, priority: bool
+) -> None:
+    """Queued, scheduled, running, finished, failed, canceled and locked jobs leave only JSON."""
+    queue = queuekit.create_queue(backend="huey", url=REDIS_URL, priority=priority)
+    collector.register_jobs(queue)
+    path = str(tmp_path / "f")
+    queue.enqueue(TOUCH, [path, "now"])
+    queue.enqueue(TOUCH, [path, "later"], delay=3600)
+    queue.enqueue(PREFIX + "once", [path, "unique"])
+    canceled = queue.enqueue(TOUCH, [path, "never"])
+    assert queue.cancel(canceled)
+    with worker_process(["--backend", "huey", "--url", REDIS_URL, "-o", f"priority={priority}"]):
+        failed = queue.enqueue(FAIL, ["boom"])
+        queue.get_result(failed).with_backend(queue).wait(20)
+    queue.enqueue(TOUCH, [path, "waiting"])
+    values = _every_stored_value(redis_db)
+    kinds = {key.decode().split(".")[1] if key.startswith(b"huey.") else key for key, _ in values}
+    assert {"redis", "schedule", "r"} <= kinds  # the queue, the schedule and the result store
+    assert any(key.startswith(b"queuekit:huey:queuekit:failed") for key, _ in values)
+    queue_key = b"huey.redis.queuekit"
+    for key, raw in values:
+        if key == queue_key and priority:
+            raw = raw[8:]  # PriorityRedisHuey prefixes members with an 8-byte enqueue time
+        assert not raw.startswith(b"\x80"), f"a pickle at {key!r}: {raw[:40]!r}"
+        if key.startswith((b"queuekit:huey:queuekit:unique:", b"queuekit:huey:queuekit:failed:o")):
+            assert len(raw) == 32 and raw.isalnum()  # a lock holder or failure order: a job id
+            continue
+        json.loads(raw)  # raises on anything that is not JSON
+    queue.close()
+
+
+@pytest.mark.redis
+def test_a_task_message_is_the_envelope_plus_huey_fields(redis_db: redis.Redis) -> None:
+    """The queued bytes are a queuekit envelope with huey's eta and priority under 'huey'."""
+    queue = queuekit.create_queue(backend="huey", url=REDIS_URL, priority=False)
+    collector.register_jobs(queue)
+    job_id = queue.enqueue(PREFIX + "add", [1, 2])
+    (raw,) = redis_db.lrange("huey.redis.queuekit", 0, -1)
+    message = json.loads(raw)
+    assert message["id"] == job_id and message["job"] == PREFIX + "add"
+    assert (message["v"], message["args"], message["kwargs"]) == (1, [1, 2], {})
+    assert message["huey"] == {"retries": 0, "retry_delay": 0}
+    assert queuekit.Envelope.decode(raw).id == job_id
+    queue.close()
+
+
+def test_pickled_message_is_never_unpickled(tmp_path: Path) -> None:
+    """A pickle put on the queue (as an old privacyIDEA producer would) is refused, not loaded."""
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Boom:
+        def __reduce__(self) -> Any:
+            return (open, (str(marker), "w"))
+
+    queue = queuekit.create_queue("huey+memory://", immediate=False, max_delay=0.05)
+    assert isinstance(queue, HueyQueue)
+    collector.register_jobs(queue)
+    queue.huey.storage.enqueue(pickle.dumps(Boom()))
+    with queue.consumer():
+        deadline = time.monotonic() + 10
+        while not queue.failed.list() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    (record,) = queue.failed.list()
+    assert record.reason == "rejected" and "not valid JSON" in record.error.message
+    assert not marker.exists()
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+def test_entry_point_and_class_path_find_the_backend() -> None:
+    """'huey' (entry point) and 'queuekit_huey.HueyQueue' (privacyIDEA-style path) both resolve."""
+    assert queuekit.get_backend("huey") is HueyQueue
+    assert queuekit.get_backend("queuekit_huey.HueyQueue") is HueyQueue
+    info = queuekit.available_backends()["huey"]
+    assert (info.distribution, info.importable) == ("queuekit-huey", True)
+
+
+def test_url_picks_the_storage(tmp_path: Path) -> None:
+    """redis:// is PriorityRedisHuey (or RedisHuey), sqlite:/// SqliteHuey, memory:// MemoryHuey."""
+    from huey.storage import (
+        MemoryStorage,
+        PriorityRedisExpireStorage,
+        RedisStorage,
+        SqliteStorage,
+    )
+
+    cases = [
+        ({"url": "redis://h:1/3"}, PriorityRedisExpireStorage),
+        ({"url": "redis://h:1/3", "priority": "false", "result_ttl": "0"}, RedisStorage),
+        ({"url": f"sqlite://{tmp_path}/a.db"}, SqliteStorage),
+        ({"url": "memory://", "immediate": "false"}, MemoryStorage),
+    ]
+    for options, storage in cases:
+        queue = HueyQueue(options)
+        assert type(queue.huey.storage) is storage, options
+        queue.close()
+    sqlite = HueyQueue(url=f"sqlite://{tmp_path}/a.db", name="mail")
+    assert sqlite.huey.storage.filename == f"{tmp_path}/a.db" and sqlite.huey.name == "mail"
+    assert sqlite.capabilities()["bulk"] is False and sqlite.capabilities()["priority"] is True
+    plain = HueyQueue(url="redis://h:1/3", priority=False)
+    collector.register_jobs(plain)
+    assert plain.capabilities()["priority"] is False
+    with pytest.raises(UnsupportedCapability, match="priority"):
+        plain.enqueue(PREFIX + "add", [1, 2], priority=1)
+
+
+def test_huey_storage_options_pass_through_and_typos_are_refused(tmp_path: Path) -> None:
+    """Storage options reach huey (client_name, journal_mode); a misspelt one names the fix."""
+    queue = HueyQueue(url=f"sqlite://{tmp_path}/a.db", journal_mode="delete", cache_mb=2)
+    assert queue.huey.storage._journal_mode == "delete" and queue.huey.storage._cache_mb == 2
+    redis_queue = HueyQueue(host="127.0.0.1", port=6390, db=1, notify_result=True)
+    assert (
+        redis_queue.where == "redis://127.0.0.1:6390/1" and redis_queue.huey.storage.notify_result
+    )
+    with pytest.raises(ConfigurationError, match=r"'jurnal_mode'.*Did you mean 'journal_mode'"):
+        HueyQueue(url=f"sqlite://{tmp_path}/a.db", jurnal_mode="wal")
+    with pytest.raises(ConfigurationError, match="either as url= or as db"):
+        HueyQueue(url="redis://h/0", db=2)
+    with pytest.raises(ConfigurationError, match="socket_timeout=1 must be longer"):
+        HueyQueue(url="redis://h/0", socket_timeout=1, read_timeout=1)
+    with pytest.raises(ConfigurationError, match="redis://, rediss://, unix://, sqlite"):
+        HueyQueue(url="amqp://user:hunter2@h/")
+
+
+def test_immediate_mode_runs_jobs_inside_enqueue() -> None:
+    """memory:// defaults to huey's immediate mode: the result is final when submit returns."""
+    queue = queuekit.create_queue("huey+memory://")
+    collector.register_jobs(queue)
+    result = queue.submit(PREFIX + "add", [2, 3])
+    assert (result.status, result.return_value) == (JobStatus.SUCCEEDED, 5)
+    caps = queue.capabilities()
+    assert (caps["delay"], caps["cancel"], caps["priority"]) == (False, False, False)
+    with pytest.raises(UnsupportedCapability, match="separate worker"):
+        queue.run_worker()
+
+
+def test_engine_options_on_a_job_are_refused() -> None:
+    """A huey-only option on @job is refused with the list of portable ones."""
+    queue = queuekit.create_queue("huey+memory://")
+    with pytest.raises(
+        ConfigurationError, match=r"takes no engine options for job 'j' \(got expires\)"
+    ):
+        queue.register_job("j", len, expires=10)
+    assert "j" not in queue.jobs
+
+
+def test_named_queues_are_absent() -> None:
+    """A worker for another queue, or counting one, names the missing capability."""
+    queue = queuekit.create_queue("huey+memory://", immediate=False)
+    with pytest.raises(UnsupportedCapability, match="named queues"):
+        queue.run_worker(queues=["other"])
+    with pytest.raises(UnsupportedCapability, match="named queues"):
+        queue.count("other")
+
+
+def test_unreachable_redis_fails_fast_naming_the_url_without_password() -> None:
+    """Enqueue to a port nobody listens on raises HueyConnectionError, password redacted."""
+    queue = queuekit.create_queue(
+        backend="huey", url="redis://:s3cret-pw@127.0.0.1:1/1", socket_connect_timeout=2
+    )
+    collector.register_jobs(queue)
+    started = time.monotonic()
+    with pytest.raises(HueyConnectionError) as caught:
+        queue.enqueue(PREFIX + "add", [1, 2])
+    elapsed = time.monotonic() - started
+    message = str(caught.value)
+    assert "redis://:***@127.0.0.1:1/1" in message and "did not answer" in message
+    assert "s3cret-pw" not in message and "s3cret-pw" not in repr(queue)
+    assert isinstance(caught.value, queuekit.QueueError) and isinstance(caught.value, OSError)
+    assert elapsed < 15, elapsed
+    with pytest.raises(HueyConnectionError, match=r"redis://:\*\*\*@127\.0\.0\.1:1/1"):
+        queue.get_result("0" * 32)
