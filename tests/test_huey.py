@@ -223,7 +223,7 @@ def test_url_picks_the_storage(tmp_path: Path) -> None:
         queue.close()
     sqlite = HueyQueue(url=f"sqlite://{tmp_path}/a.db", name="mail")
     assert sqlite.huey.storage.filename == f"{tmp_path}/a.db" and sqlite.huey.name == "mail"
-    assert sqlite.capabilities()["bulk"] is False and sqlite.capabilities()["priority"] is True
+    assert sqlite.capabilities()["bulk"] is True and sqlite.capabilities()["priority"] is True
     plain = HueyQueue(url="redis://h:1/3", priority=False)
     collector.register_jobs(plain)
     assert plain.capabilities()["priority"] is False

@@ -217,7 +217,7 @@ class HueyQueue(BaseQueue):
     supports_retries: ClassVar[bool] = True  # runtime policy; next attempt on huey's schedule
     supports_timeout: ClassVar[bool] = True  # enforced by the runtime inside the huey task
     supports_named_queues: ClassVar[bool] = False  # a huey instance is one queue: use name=
-    supports_bulk: ClassVar[bool] = True  # Redis: a batch is one pipeline (not on SQLite)
+    supports_bulk: ClassVar[bool] = True  # one Redis pipeline / one SQLite transaction
     supports_cancel: ClassVar[bool] = True  # huey revoke, made exact by an atomic claim
     supports_unique: ClassVar[bool] = True  # RedisLocks; huey's key/value store elsewhere
     supports_failed_store: ClassVar[bool] = True  # RedisFailedStore; a huey storage elsewhere
@@ -234,7 +234,8 @@ class HueyQueue(BaseQueue):
         "timeout": "emulated by the runtime: worker_type=process stops the job with SIGALRM; "
         "with threads the job fails at its limit and its thread runs on",
         "named_queues": "absent: one huey instance serves one queue; configure another name=",
-        "bulk": "native on Redis (one pipeline); absent on SQLite and memory",
+        "bulk": "a batch and its state records go in one Redis pipeline (MULTI/EXEC) or one "
+        "SQLite transaction, through huey's own storage code; absent on memory",
         "cancel": "native: huey revoke_by_id, plus an atomic claim so a job a worker already "
         "took is never reported canceled",
         "unique": "RedisLocks on Redis; on SQLite/memory huey's put_if_empty",
@@ -384,7 +385,7 @@ class HueyQueue(BaseQueue):
 
     def _narrow(self, storage: Any) -> None:
         """Instance flags for what this configuration cannot do (like memory's immediate mode)."""
-        if not self._on_redis:
+        if isinstance(storage, MemoryStorage):
             self.supports_bulk = False  # type: ignore[misc]
         if not getattr(storage, "priority", True):
             self.supports_priority = False  # type: ignore[misc]
@@ -478,17 +479,30 @@ class HueyQueue(BaseQueue):
         return self.huey.serializer.serialize(message)  # type: ignore[no-any-return]
 
     @contextlib.contextmanager
-    def _batch(self) -> Iterator[Any]:
-        """huey's storage, or on Redis a copy of it whose commands go into one pipeline."""
+    def _batch(self, size: int) -> Iterator[Any]:
+        """huey's storage, or a copy of it whose writes form one batch: on Redis one pipeline
+        (MULTI/EXEC around several jobs), on SQLite one transaction. The copy runs huey's own
+        storage code; only where its commands go changes."""
         storage = self.huey.storage
-        if not self._on_redis:
+        batch = copy.copy(storage)
+        if self._on_redis:
+            with storage.conn.pipeline(transaction=size > 1) as pipe:
+                batch.conn = pipe
+                yield batch
+                pipe.execute()
+        elif isinstance(storage, SqliteStorage):
+            with storage.db(commit=True) as cursor:
+
+                def sql(
+                    query: str, params: Any = None, commit: bool = False, results: bool = False
+                ) -> Any:
+                    cursor.execute(query, params or ())
+                    return cursor.fetchall() if results else None
+
+                batch.sql = sql
+                yield batch
+        else:
             yield storage
-            return
-        with storage.conn.pipeline(transaction=True) as pipe:
-            batch = copy.copy(storage)
-            batch.conn = pipe
-            yield batch
-            pipe.execute()
 
     def _send(self, envelope: Envelope) -> None:
         self._send_many([envelope])
@@ -502,7 +516,7 @@ class HueyQueue(BaseQueue):
                         self._write(self.huey.storage, self._waiting(envelope))
                     self.huey.enqueue(self.huey.deserialize_task(data))
                 return
-            with self._batch() as storage:
+            with self._batch(len(envelopes)) as storage:
                 for envelope, data in zip(envelopes, messages, strict=True):
                     if record and self._tracks_state:
                         self._write(storage, self._waiting(envelope))
