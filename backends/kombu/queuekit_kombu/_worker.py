@@ -39,6 +39,12 @@ if TYPE_CHECKING:
 TOLERANCE = 0.002
 
 
+def _body(message: Any) -> bytes:
+    """The message's bytes (py-amqp hands a body with a content_encoding over as str)."""
+    body = message.body
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+
+
 class _Stopped(Exception):
     """Raised inside kombu's reconnect loop when the worker is asked to stop."""
 
@@ -184,7 +190,7 @@ class _Consumer:
     # -- messages -----------------------------------------------------------------------------
 
     def _handle(self, message: Any, channel: Any) -> None:
-        body = message.body
+        body = _body(message)
         try:
             envelope = Envelope.decode(body)
         except InvalidMessage:
@@ -205,7 +211,7 @@ class _Consumer:
             from ._topology import bucket_ms
 
             if bucket_ms(remaining) is not None:
-                queue._redelay(envelope, message.body)
+                queue._redelay(envelope, _body(message))
                 message.ack()
                 return
         heapq.heappush(self.held, (envelope.options["eta"], next(self._seq), message, envelope))
@@ -265,7 +271,6 @@ class _Consumer:
         else:
             error = outcome.error
             reason = f"{error.type}: {error.message}" if error is not None else "refused"
-            body = message.body if isinstance(message.body, bytes) else message.body.encode()
-            queue._publish_dead(body, {REFUSED_HEADER: reason})
+            queue._publish_dead(_body(message), {REFUSED_HEADER: reason})
             message.ack()
         self.worker.counted()
