@@ -72,14 +72,12 @@ _CONSUMER_OPTIONS = {
     "scheduler_interval": Option(
         float, 0.25, "seconds between looks at the schedule (0.05-60; huey's default is 1)"
     ),
-    "periodic": Option(bool, True, "run huey periodic tasks"),
     "check_worker_health": Option(bool, True, "restart a worker that died"),
     "health_check_interval": Option(float, 10.0, "seconds between worker health checks"),
     "shutdown_timeout": Option(float, None, "graceful stop: seconds before in-flight jobs are cut"),
     "graceful_signal": Option(
         str, "INT", "which signal stops gracefully: INT (huey's default) or TERM", ("INT", "TERM")
     ),
-    "flush_locks": Option(bool, False, "flush huey task locks when the consumer starts"),
     "max_tasks": Option(int, None, "recycle a worker after this many jobs"),
 }
 
@@ -718,7 +716,7 @@ class HueyQueue(BaseQueue):
         return _Consumer(
             self.huey,
             workers=workers or opts["workers"],
-            periodic=opts["periodic"],
+            periodic=False,  # queuekit registers no huey periodic tasks
             initial_delay=opts["initial_delay"],
             backoff=opts["poll_backoff"],
             max_delay=opts["max_delay"],
@@ -726,7 +724,6 @@ class HueyQueue(BaseQueue):
             worker_type=opts["worker_type"],
             check_worker_health=opts["check_worker_health"],
             health_check_interval=opts["health_check_interval"],
-            flush_locks=opts["flush_locks"],
             max_tasks=opts["max_tasks"],
             shutdown_timeout=opts["shutdown_timeout"],
             graceful_signal=opts["graceful_signal"],
