@@ -297,3 +297,64 @@ def test_unreachable_redis_fails_fast_naming_the_url_without_password() -> None:
     assert elapsed < 15, elapsed
     with pytest.raises(HueyConnectionError, match=r"redis://:\*\*\*@127\.0\.0\.1:1/1"):
         queue.get_result("0" * 32)
+
+
+# -- mapped features beyond the conformance suite ------------------------------------------------
+
+
+@pytest.mark.redis
+def test_enqueue_many_is_one_redis_transaction(redis_db: redis.Redis, tmp_path: Path) -> None:
+    """50 jobs and their state records reach Redis in one MULTI/EXEC: one round trip."""
+    queue = queuekit.create_queue(backend="huey", url=REDIS_URL)
+    collector.register_jobs(queue)
+
+    def calls(name: str) -> int:
+        stats = redis_db.info("commandstats")
+        return int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
+
+    before = {name: calls(name) for name in ("exec", "zadd", "set")}
+    ids = queue.enqueue_many(TOUCH, [[str(tmp_path / "f"), str(i)] for i in range(50)])
+    after = {name: calls(name) for name in ("exec", "zadd", "set")}
+    assert after["exec"] - before["exec"] == 1
+    assert (after["zadd"] - before["zadd"], after["set"] - before["set"]) == (50, 50)
+    assert len(queue) == 50 and queue.get_result(ids[-1]).status is JobStatus.QUEUED
+    queue.close()
+
+
+def test_cancel_and_a_worker_cannot_both_win_a_job(tmp_path: Path) -> None:
+    """Whoever claims an attempt first decides: a taken job cannot be canceled, and a canceled
+    job is skipped by a worker that already dequeued it."""
+    queue = queuekit.create_queue(backend="huey", url=f"sqlite://{tmp_path}/h.db")
+    assert isinstance(queue, HueyQueue)
+    collector.register_jobs(queue)
+    path = tmp_path / "ran"
+    taken = queue.enqueue(TOUCH, [str(path), "taken"])
+    assert queue._claim(taken, 1, "running")  # a worker got there first
+    assert queue.cancel(taken) is False
+    assert queue.get_result(taken).status is JobStatus.QUEUED
+    canceled = queue.enqueue(TOUCH, [str(path), "canceled"])
+    payload = queuekit.Envelope.decode(queue.huey.storage.enqueued_items()[-1]).to_dict()
+    assert payload["id"] == canceled
+    assert queue.cancel(canceled) is True
+    queue._execute(payload)  # the worker's task body, as if it had dequeued the job just before
+    assert not path.exists()
+    assert queue.get_result(canceled).status is JobStatus.CANCELED
+    queue.close()
+
+
+def test_a_retry_keeps_the_error_and_counts_attempts(tmp_path: Path) -> None:
+    """Between attempts the state is 'scheduled' with the last error; the retry is a message
+    on huey's own schedule."""
+    queue = queuekit.create_queue(backend="huey", url=f"sqlite://{tmp_path}/h.db")
+    assert isinstance(queue, HueyQueue)
+    collector.register_jobs(queue)
+    job_id = queue.enqueue(PREFIX + "flaky", [str(tmp_path / "runs"), 5], backoff=60)
+    message = queue.huey.storage.dequeue()  # as huey's worker does, then runs the task body
+    queue._execute(json.loads(message))
+    result = queue.get_result(job_id)
+    assert (result.status, result.attempts) == (JobStatus.SCHEDULED, 1)
+    assert result.error is not None and result.error.message == "flaky failure 1 of 5"
+    (task,) = queue.huey.scheduled()
+    assert task.id == job_id and task.args[0]["attempt"] == 2
+    assert queue.huey.storage.queue_size() == 0 and len(queue) == 1
+    queue.close()
