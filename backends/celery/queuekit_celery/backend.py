@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from celery import Celery, Task, signals, states  # type: ignore[import-untyped]
 from celery.app.defaults import NAMESPACES, flatten  # type: ignore[import-untyped]
 from celery.app.task import Context  # type: ignore[import-untyped]
-from celery.exceptions import Ignore, WorkerLostError  # type: ignore[import-untyped]
+from celery.exceptions import Ignore, TimeLimitExceeded  # type: ignore[import-untyped]
 from celery.exceptions import Retry as CeleryRetry
 
 from queuekit import (
@@ -178,18 +178,6 @@ class _QueuekitTask(Task):  # type: ignore[misc]
 
     #: The queue that registered this task (set per task by ``CeleryQueue``).
     queuekit_queue: CeleryQueue | None = None
-
-    def on_failure(
-        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
-    ) -> None:
-        # Failures the runtime saw are recorded already; what is left is what Celery did to the
-        # job from outside: a hard time limit killed it, or its worker process was lost.
-        if self.queuekit_queue is None or isinstance(exc, JobFailed):
-            return
-        if isinstance(exc, WorkerLostError) and self.acks_late and self.reject_on_worker_lost:
-            return  # the message is requeued and runs again
-        message = args[0] if isinstance(args, (list, tuple)) and args else None
-        self.queuekit_queue._engine_failure(task_id, message, exc)
 
 
 class CeleryQueue(BaseQueue):
@@ -740,7 +728,7 @@ class CeleryQueue(BaseQueue):
         except QueueError:
             envelope = None
         info = error_info(exc)
-        if envelope is not None and "timeout" in envelope.options:
+        if isinstance(exc, TimeLimitExceeded) and envelope and "timeout" in envelope.options:
             info = ErrorInfo(
                 info.type,
                 f"job {envelope.job!r} ({job_id}) ran past its timeout of "
@@ -787,6 +775,27 @@ class CeleryQueue(BaseQueue):
                 policy = replace(policy, backoff=backoff_from_wire(options["backoff"]))
         return policy
 
+    def _on_task_failure(
+        self,
+        sender: Any = None,
+        task_id: str | None = None,
+        exception: BaseException | None = None,
+        args: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Failures the runtime saw are recorded already (the task raised JobFailed); what is
+        left is what Celery did to a job from outside: a hard time limit killed it, or its
+        worker process died and the message is not requeued (Celery sends no signal then)."""
+        if getattr(sender, "queuekit_queue", None) is not self or task_id is None:
+            return
+        if exception is None or isinstance(exception, JobFailed):
+            return
+        message = args[0] if isinstance(args, (list, tuple)) and args else None
+        try:
+            self._engine_failure(task_id, message, exception)
+        except Exception:
+            logger.exception("queuekit could not record the failure of job %s", task_id)
+
     def _on_unknown_task(self, sender: Any = None, message: Any = None, **kwargs: Any) -> None:
         """Celery refused a message for a task it does not know; let queuekit's runtime refuse
         it too, so it is recorded as UnknownJob and kept in the failed store."""
@@ -821,6 +830,7 @@ class CeleryQueue(BaseQueue):
         names = [self._celery_queue(q) for q in (queues or [self.default_queue])]
         if not self._signals_connected:
             signals.task_unknown.connect(self._on_unknown_task, weak=False)
+            signals.task_failure.connect(self._on_task_failure, weak=False)
             self._signals_connected = True
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
         worker = self.celery.Worker(

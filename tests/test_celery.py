@@ -1,0 +1,552 @@
+"""queuekit-celery beyond the conformance suite: configuration, the JSON-only wire, the broker
+down at enqueue, and real worker processes (500 jobs, hard time limits, Celery's inspect, warm
+shutdown, SIGKILL mid-job)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import Celery  # type: ignore[import-untyped]
+from kombu import Connection
+from queuekit_celery import BrokerUnavailable, CeleryQueue
+
+import queuekit
+from queuekit import ConfigurationError, JobStatus, UnsupportedCapability, call
+from queuekit.envelope import Envelope
+from queuekit.registry import available_backends
+from queuekit.testing.jobs import PREFIX
+from queuekit.testing.jobs import collector as conformance_jobs
+from queuekit.testing.process import worker_process
+
+sys.path.insert(0, str(Path(__file__).parent))
+import test_celery_jobs
+
+REDIS_URL = "redis://127.0.0.1:6379/3"  # celery's database (see the brief's allocation)
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+TESTS = str(Path(__file__).parent)
+TOUCH, ECHO, ADD = PREFIX + "touch", PREFIX + "echo", PREFIX + "add"
+MARKED, STUBBORN, RECORD = (
+    "celerytest.marked_sleep",
+    "celerytest.stubborn",
+    "celerytest.record",
+)
+
+
+def flush_redis() -> None:
+    """Empty db 3; queues created afterwards re-declare kombu's binding keys."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+
+
+def delete_amqp(prefix: str, names: tuple[str, ...] = ("default", "other")) -> None:
+    """Delete the per-test queues and exchanges Celery declared on RabbitMQ."""
+    with Connection(AMQP_URL, connect_timeout=5) as conn:
+        channel = conn.channel()
+        for name in names:
+            channel.queue_delete(f"{prefix}{name}")
+            channel.exchange_delete(f"{prefix}{name}")
+
+
+def make_queue(**options: Any) -> CeleryQueue:
+    """A celery queue with both job collections registered."""
+    queue = queuekit.create_queue(backend="celery", **options)
+    assert isinstance(queue, CeleryQueue)
+    conformance_jobs.register_jobs(queue)
+    test_celery_jobs.collector.register_jobs(queue)
+    return queue
+
+
+def worker_args(options: dict[str, Any], *extra: str) -> list[str]:
+    """`queuekit worker` arguments for ``options``, loading the test jobs."""
+    args = ["--backend", "celery", "--app", "test_celery_jobs:collector"]
+    for key, value in options.items():
+        args += ["--url", value] if key == "url" else ["-o", f"{key}={value}"]
+    return [*args, *extra]
+
+
+JOBS_ENV = {"PYTHONPATH": os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")])}
+
+
+@contextmanager
+def spawn_worker(options: dict[str, Any], *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A `queuekit worker` in its own session (so a test can SIGKILL the whole group)."""
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"celery-worker-{uuid.uuid4().hex}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "queuekit", "worker", *worker_args(options, *extra)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **JOBS_ENV},
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        log.unlink(missing_ok=True)
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def wait_until(predicate: Any, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+# -- packaging and configuration (no worker) ---------------------------------------------------
+
+
+def test_entry_point_names_the_distribution() -> None:
+    """The 'celery' alias loads CeleryQueue from the queuekit-celery distribution."""
+    assert queuekit.get_backend("celery") is CeleryQueue
+    info = available_backends()["celery"]
+    assert (info.distribution, info.version, info.importable) == ("queuekit-celery", "0.1.0", True)
+    assert info.capabilities["results"] is True and info.capabilities["delivery"] == "at-most-once"
+
+
+@pytest.mark.redis
+def test_celery_settings_pass_through_and_json_is_forced() -> None:
+    """Options named like Celery settings (with or without celery_) reach app.conf, as typed."""
+    queue = make_queue(
+        url=REDIS_URL,
+        worker_prefetch_multiplier="4",
+        celery_task_default_rate_limit="10/s",
+        broker_transport_options='{"visibility_timeout": 7200}',
+    )
+    try:
+        conf = queue.celery.conf
+        assert conf.worker_prefetch_multiplier == 4
+        assert conf.task_default_rate_limit == "10/s"
+        assert conf.broker_transport_options["visibility_timeout"] == 7200
+        assert conf.broker_transport_options["priority_steps"] == list(range(10))
+        assert conf.accept_content == ["json"] and conf.task_serializer == "json"
+        assert conf.result_accept_content == ["json"]
+        task = queue.celery.tasks[TOUCH]
+        assert task.name == TOUCH and task.serializer == "json" and task.ignore_result
+    finally:
+        queue.close()
+
+
+def test_unknown_option_is_refused_with_a_suggestion() -> None:
+    """A misspelt Celery setting is refused, suggesting the setting meant."""
+    with pytest.raises(ConfigurationError, match="Did you mean 'worker_prefetch_multiplier'"):
+        CeleryQueue(url=REDIS_URL, worker_prefetch_multiplyer=4)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [{"task_serializer": "pickle"}, {"accept_content": '["json", "pickle"]'}],
+)
+def test_non_json_serializers_are_refused(setting: dict[str, str]) -> None:
+    """Pickle in task_serializer or accept_content is refused, naming the setting."""
+    key = next(iter(setting))
+    with pytest.raises(ConfigurationError, match=f"{key}=.*JSON only"):
+        CeleryQueue(url=REDIS_URL, **setting)
+
+
+def test_supplied_app_accepting_pickle_is_refused() -> None:
+    """An application's Celery app that accepts pickle is refused."""
+    app = Celery("unsafe", broker=REDIS_URL, set_as_current=False)
+    app.conf.accept_content = ["pickle", "json"]
+    with pytest.raises(ConfigurationError, match=r"accept_content.*JSON only"):
+        CeleryQueue(celery_app=app)
+
+
+def test_rpc_result_backend_is_refused() -> None:
+    """The rpc:// result backend is refused: results must be readable by id from anywhere."""
+    with pytest.raises(ConfigurationError, match=r"rpc://.*redis:// or db"):
+        CeleryQueue(url=AMQP_URL, result_backend="rpc://")
+
+
+def test_other_brokers_are_refused_without_leaking_the_password() -> None:
+    """A broker other than Redis or RabbitMQ is refused; its password never shows."""
+    with pytest.raises(ConfigurationError, match="Redis and RabbitMQ") as caught:
+        CeleryQueue(url="sqs://key:topsecret@sqs/")
+    assert "topsecret" not in str(caught.value)
+
+
+@pytest.mark.redis
+def test_supplied_app_gets_one_task_per_job() -> None:
+    """An existing Celery app (app= or celery_app=) receives one task per job, named after it."""
+    app = Celery("mine", broker=REDIS_URL, backend=REDIS_URL, set_as_current=False)
+    queue = CeleryQueue(app=app)
+    conformance_jobs.register_jobs(queue)
+    try:
+        assert queue.celery is app and queue.supports_results
+        assert {TOUCH, ECHO, ADD} <= set(app.tasks)
+        assert app.tasks[ADD].name == ADD
+        assert app.conf.result_extended is True
+        with pytest.raises(ConfigurationError, match="cannot be combined with celery_app"):
+            CeleryQueue(celery_app=app, url=REDIS_URL)
+    finally:
+        queue.close()
+
+
+def test_without_result_backend_results_and_cancel_are_absent() -> None:
+    """No result backend: this instance declares results and cancel absent, and refuses them."""
+    queue = CeleryQueue(url=AMQP_URL)
+    try:
+        caps = queue.capabilities()
+        assert (caps["results"], caps["cancel"]) == (False, False)
+        # RabbitMQ only: nowhere to keep failed jobs or locks either.
+        assert (caps["failed_store"], caps["unique"]) == (False, False)
+        assert CeleryQueue.supports_results is True  # the class still offers it
+        with pytest.raises(UnsupportedCapability, match="'celery' does not support results"):
+            queue.get_result("0" * 32)
+        with pytest.raises(UnsupportedCapability, match="cancel"):
+            queue.cancel("0" * 32)
+    finally:
+        queue.close()
+    on_redis = CeleryQueue(url=REDIS_URL)
+    try:
+        caps = on_redis.capabilities()
+        assert (caps["results"], caps["failed_store"], caps["unique"]) == (False, True, True)
+    finally:
+        on_redis.close()
+
+
+def test_acks_late_declares_at_least_once() -> None:
+    """acks_late=true sets acks_late and reject_on_worker_lost on the tasks: at-least-once."""
+    default = make_queue(url=REDIS_URL)
+    late = make_queue(url=REDIS_URL, acks_late="true")
+    try:
+        assert default.delivery == "at-most-once"
+        assert not default.celery.tasks[TOUCH].acks_late
+        assert late.delivery == "at-least-once"
+        task = late.celery.tasks[TOUCH]
+        assert task.acks_late and task.reject_on_worker_lost
+    finally:
+        default.close()
+        late.close()
+
+
+# -- the wire -------------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_redis_wire_is_json_and_priority_is_inverted() -> None:
+    """Raw Redis bytes: a JSON Celery message whose argument is the envelope; queuekit's
+    priority 9 lands in kombu's highest list (its 0), priority 0 in its lowest (9)."""
+    import redis
+
+    flush_redis()
+    queue = make_queue(url=REDIS_URL, result_backend=REDIS_URL)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        high = queue.enqueue(ECHO, [1, {"__type__": "datetime", "__value__": "x"}], priority=9)
+        low = queue.enqueue(ECHO, ["low"])
+        raw_high = client.lrange("default", 0, -1)
+        raw_low = client.lrange("default\x06\x169", 0, -1)
+        assert len(raw_high) == 1 and len(raw_low) == 1
+        for raw, job_id in ((raw_high[0], high), (raw_low[0], low)):
+            message = json.loads(raw)  # the whole stored item is JSON
+            assert message["content-type"] == "application/json"
+            assert message["headers"]["id"] == job_id and message["headers"]["task"] == ECHO
+            assert message["properties"]["body_encoding"] == "base64"
+            args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+            assert kwargs == {} and len(args) == 1 and isinstance(args[0], str)
+            assert Envelope.decode(args[0]).id == job_id
+        # kombu's JSON hooks never see the user's dict: it is inside the envelope's text.
+        envelope = Envelope.decode(
+            json.loads(base64.b64decode(json.loads(raw_high[0])["body"]))[0][0]
+        )
+        assert envelope.args[1] == {"__type__": "datetime", "__value__": "x"}
+        record = json.loads(client.get(f"celery-task-meta-{high}"))
+        assert record["status"] == "SENT" and record["queuekit"]["job"] == ECHO
+    finally:
+        client.close()
+        queue.close()
+
+
+@pytest.mark.rabbitmq
+def test_rabbitmq_wire_is_json_and_queues_declare_max_priority() -> None:
+    """Raw RabbitMQ bytes: JSON with the envelope; the queue is declared x-max-priority 9."""
+    from amqp.exceptions import PreconditionFailed
+
+    prefix = f"celery-{uuid.uuid4().hex[:10]}."
+    queue = make_queue(url=AMQP_URL, queue_prefix=prefix)
+    try:
+        job_id = queue.enqueue(ADD, [1, 2], priority=7)
+        with Connection(AMQP_URL, connect_timeout=5) as conn:
+            channel = conn.channel()
+            message = channel.basic_get(f"{prefix}default", no_ack=True)
+            assert message is not None
+            assert message.content_type == "application/json"
+            assert message.properties["priority"] == 7
+            args, kwargs, _ = json.loads(message.body)
+            assert Envelope.decode(args[0]).id == job_id and kwargs == {}
+            with pytest.raises(PreconditionFailed, match="x-max-priority"):
+                conn.channel().queue_declare(
+                    f"{prefix}default",
+                    durable=True,
+                    auto_delete=False,
+                    arguments={"x-max-priority": 5},
+                )
+    finally:
+        queue.close()
+        delete_amqp(prefix)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://:hunter2-secret@127.0.0.1:1/3", "amqp://guest:hunter2-secret@127.0.0.1:1//"],
+)
+def test_broker_down_at_enqueue_is_a_clear_bounded_error(url: str) -> None:
+    """An unreachable broker fails enqueue with BrokerUnavailable naming the URL, without its
+    password, within a bounded time."""
+    queue = make_queue(url=url, connect_timeout="1")
+    try:
+        started = time.monotonic()
+        with pytest.raises(BrokerUnavailable) as caught:
+            queue.enqueue(ADD, [1, 2])
+        elapsed = time.monotonic() - started
+    finally:
+        queue.close()
+    message = str(caught.value)
+    assert "127.0.0.1:1" in message and "***" in message
+    assert "hunter2-secret" not in message and "hunter2-secret" not in repr(queue)
+    assert isinstance(caught.value, queuekit.QueueError)
+    assert elapsed < 15, elapsed
+
+
+@pytest.mark.redis
+def test_enqueue_many_uses_one_producer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of 50 is sent through one producer (one pooled connection) and all arrive."""
+    flush_redis()
+    queue = make_queue(url=REDIS_URL)
+    acquired: list[object] = []
+    original = queue.celery.producer_or_acquire
+
+    def counting(producer: Any = None) -> Any:
+        acquired.append(producer)  # Celery passes a given producer through this call too
+        return original(producer)
+
+    monkeypatch.setattr(queue.celery, "producer_or_acquire", counting)
+    try:
+        ids = queue.enqueue_many(ADD, [call(i, i) for i in range(50)])
+        assert len(set(ids)) == 50
+        assert acquired.count(None) == 1  # one producer taken from the pool ...
+        assert len({id(p) for p in acquired if p is not None}) == 1  # ... for every message
+        assert queue.count() == 50
+    finally:
+        queue.close()
+
+
+# -- real workers -----------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_worker_never_unpickles_a_message(tmp_path: Path) -> None:
+    """A pickle message for a registered job is refused undecoded; the worker goes on."""
+    flush_redis()
+    marker = tmp_path / "unpickled"
+    queue = make_queue(url=REDIS_URL, result_backend=REDIS_URL)
+
+    class Exploit:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (open, (str(marker), "w"))
+
+    rogue = Celery("rogue", broker=REDIS_URL, set_as_current=False)
+    rogue.conf.update(task_serializer="pickle", accept_content=["pickle"])
+    try:
+        rogue.send_task(RECORD, args=[Exploit(), "x"], queue="default", serializer="pickle")
+        after = tmp_path / "after"
+        job_id = queue.enqueue(RECORD, [str(after), "after"])
+        options = {"url": REDIS_URL, "result_backend": REDIS_URL, "pool": "solo"}
+        with worker_process(worker_args(options), env=JOBS_ENV, stop_signal=signal.SIGKILL):
+            assert queue.get_result(job_id).wait(timeout=30).succeeded
+        assert lines(after) == ["after"] and not marker.exists()
+        assert pickle.dumps(1)  # the test built a real pickle; nothing above loaded it
+    finally:
+        rogue.close()
+        queue.close()
+
+
+@pytest.mark.redis
+class TestPreforkWorkerOnRedis:
+    """One `queuekit worker` with Celery's prefork pool (2 processes) serves the whole class."""
+
+    options: dict[str, Any] = {
+        "url": REDIS_URL,
+        "result_backend": REDIS_URL,
+        "hard_timeout_grace": "1",
+    }
+
+    @pytest.fixture(scope="class")
+    def running(self) -> Iterator[CeleryQueue]:
+        flush_redis()
+        queue = make_queue(**self.options)
+        with spawn_worker(self.options, "-c", "2", "-Q", "default,other") as process:
+            yield queue
+            assert process.poll() is None, "the worker died during the tests"
+        queue.close()
+
+    def test_500_jobs_run_exactly_once_with_results(
+        self, running: CeleryQueue, tmp_path: Path
+    ) -> None:
+        """500 jobs, in batches and singly, on two queues: each runs once; results by id."""
+        path = tmp_path / "ran"
+        ids = running.enqueue_many(RECORD, [[str(path), str(i)] for i in range(400)])
+        ids += [
+            running.enqueue(RECORD, [str(path), str(i)], queue="other") for i in range(400, 500)
+        ]
+        assert len(set(ids)) == 500
+        for index, job_id in enumerate(ids):
+            result = running.get_result(job_id).wait(timeout=60)
+            assert (result.status, result.return_value) == (JobStatus.SUCCEEDED, str(index))
+        assert sorted(lines(path), key=int) == [str(i) for i in range(500)]
+        assert running.get_result(ids[-1]).queue == "other"
+
+    def test_hard_time_limit_kills_a_job_that_ignores_the_soft_one(
+        self, running: CeleryQueue, tmp_path: Path
+    ) -> None:
+        """A job swallowing queuekit's soft limit is killed by Celery's hard limit (timeout +
+        hard_timeout_grace) and kept as failed."""
+        path = tmp_path / "stubborn"
+        job_id = running.enqueue(STUBBORN, [str(path), 30], timeout=0.5)
+        result = running.get_result(job_id).wait(timeout=20)
+        assert result.status is JobStatus.FAILED and result.error is not None
+        assert "TimeLimitExceeded" in result.error.type
+        assert "Celery killed its worker process" in result.error.message
+        assert "soft limit ignored" in lines(path) and "done" not in lines(path)
+        assert running.failed.get(job_id).reason == "exhausted"
+
+    def test_celery_inspect_sees_the_queuekit_tasks(self, running: CeleryQueue) -> None:
+        """`celery inspect registered` and control.inspect() list the jobs as Celery tasks."""
+        replies = running.celery.control.inspect(timeout=5, limit=1).registered() or {}
+        assert any(MARKED in tasks and RECORD in tasks for tasks in replies.values()), replies
+        out = subprocess.run(
+            [sys.executable, "-m", "celery", "-b", REDIS_URL, "inspect", "registered", "-t", "2"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        assert RECORD in out.stdout and STUBBORN in out.stdout and "queuekit-" in out.stdout
+
+
+@pytest.mark.redis
+@pytest.mark.rabbitmq
+def test_500_jobs_on_rabbitmq_run_exactly_once_with_results(tmp_path: Path) -> None:
+    """500 jobs through RabbitMQ (results in Redis) with a prefork worker: each runs once."""
+    flush_redis()
+    prefix = f"celery-{uuid.uuid4().hex[:10]}."
+    options = {"url": AMQP_URL, "result_backend": REDIS_URL, "queue_prefix": prefix}
+    queue = make_queue(**options)
+    path = tmp_path / "ran"
+    try:
+        ids = queue.enqueue_many(RECORD, [[str(path), str(i)] for i in range(500)])
+        with worker_process(worker_args(options, "-c", "2"), env=JOBS_ENV):
+            for index, job_id in enumerate(ids):
+                result = queue.get_result(job_id).wait(timeout=60)
+                assert (result.status, result.return_value) == (JobStatus.SUCCEEDED, str(index))
+        assert sorted(lines(path), key=int) == [str(i) for i in range(500)]
+    finally:
+        queue.close()
+        delete_amqp(prefix)
+
+
+@pytest.mark.redis
+def test_sigterm_is_a_warm_shutdown(tmp_path: Path) -> None:
+    """SIGTERM during a job: Celery's warm shutdown lets it finish, then the worker exits 0."""
+    flush_redis()
+    options = {"url": REDIS_URL, "result_backend": REDIS_URL}
+    queue = make_queue(**options)
+    path = tmp_path / "marks"
+    try:
+        job_id = queue.enqueue(MARKED, [str(path), 1.5])
+        with spawn_worker(options, "-c", "1") as process:
+            assert wait_until(lambda: any(x.startswith("start") for x in lines(path)))
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(30) == 0
+        assert [x.split()[0] for x in lines(path)] == ["start", "done"]
+        assert queue.get_result(job_id).status is JobStatus.SUCCEEDED
+    finally:
+        queue.close()
+
+
+@pytest.mark.redis
+@pytest.mark.rabbitmq
+@pytest.mark.parametrize("acks_late", [True, False], ids=["acks_late", "default"])
+def test_sigkill_of_the_job_process_on_rabbitmq(acks_late: bool, tmp_path: Path) -> None:
+    """SIGKILL the process running a job: with acks_late it runs again (at-least-once); by
+    default it is lost, recorded FAILED with WorkerLostError and kept (at-most-once)."""
+    flush_redis()
+    prefix = f"celery-{uuid.uuid4().hex[:10]}."
+    options = {"url": AMQP_URL, "result_backend": REDIS_URL, "queue_prefix": prefix}
+    if acks_late:
+        options["acks_late"] = "true"
+    queue = make_queue(**options)
+    path = tmp_path / "marks"
+    try:
+        job_id = queue.enqueue(MARKED, [str(path), 1.0])
+        with spawn_worker(options, "-c", "1"):
+            assert wait_until(lambda: any(x.startswith("start") for x in lines(path)))
+            os.kill(int(lines(path)[0].split()[1]), signal.SIGKILL)
+            result = queue.get_result(job_id).wait(timeout=30)
+            time.sleep(0.5)
+        starts = [x for x in lines(path) if x.startswith("start")]
+        dones = [x for x in lines(path) if x.startswith("done")]
+        if acks_late:
+            assert (len(starts), len(dones), result.status) == (2, 1, JobStatus.SUCCEEDED)
+        else:
+            assert (len(starts), len(dones), result.status) == (1, 0, JobStatus.FAILED)
+            assert result.error is not None and "WorkerLostError" in result.error.type
+            assert queue.failed.get(job_id).job_name == MARKED
+    finally:
+        queue.close()
+        delete_amqp(prefix)
+
+
+@pytest.mark.redis
+@pytest.mark.rabbitmq
+def test_sigkill_of_the_whole_worker_with_acks_late_redelivers(tmp_path: Path) -> None:
+    """SIGKILL a whole acks_late worker mid-job: RabbitMQ hands the job to the next worker."""
+    flush_redis()
+    prefix = f"celery-{uuid.uuid4().hex[:10]}."
+    options = {
+        "url": AMQP_URL,
+        "result_backend": REDIS_URL,
+        "queue_prefix": prefix,
+        "acks_late": "true",
+        "pool": "solo",
+    }
+    queue = make_queue(**options)
+    path = tmp_path / "marks"
+    try:
+        job_id = queue.enqueue(MARKED, [str(path), 1.0])
+        with spawn_worker(options) as first:
+            assert wait_until(lambda: any(x.startswith("start") for x in lines(path)))
+            os.killpg(first.pid, signal.SIGKILL)
+        with spawn_worker(options):
+            result = queue.get_result(job_id).wait(timeout=30)
+        starts = [x for x in lines(path) if x.startswith("start")]
+        dones = [x for x in lines(path) if x.startswith("done")]
+        assert (len(starts), len(dones), result.status) == (2, 1, JobStatus.SUCCEEDED)
+    finally:
+        queue.close()
+        delete_amqp(prefix)
