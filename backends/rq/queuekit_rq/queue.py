@@ -66,6 +66,7 @@ from .worker import (
     retries_done,
     rq_error,
     set_worker_queue,
+    stop_retries,
     worker_class_for,
 )
 
@@ -472,7 +473,7 @@ class RqQueue(BaseQueue):
         if outcome.succeeded:
             return outcome.return_value
         if outcome.retry_in is None:
-            job.retries_left = 0  # failed for good (exhausted, discarded or refused)
+            stop_retries(job)  # failed for good (exhausted, discarded or refused)
             with contextlib.suppress(Exception):
                 job.save_meta()
         assert outcome.error is not None

@@ -98,17 +98,24 @@ def configured_queue() -> RqQueue | None:
 
 
 def envelope_of(job: Job) -> Envelope | None:
-    """The envelope an rq job carries, or None when it is not a queuekit job."""
+    """The envelope an rq job carries, or None when it is not a queuekit job.
+
+    It reads the job's data as JSON itself, so it works whatever serializer the process
+    that fetched the job uses (``rq info`` fetches with pickle).
+    """
     try:
-        if job.func_name != ENTRY_POINT or job.instance is not None:
-            return None
-        args, kwargs = job.args, job.kwargs
-    except DeserializationError:
+        call = json.loads(job.data)
+    except (ValueError, TypeError):
         return None
-    if len(args) != 1 or kwargs or not isinstance(args[0], (dict, str)):
+    if not (isinstance(call, list) and len(call) == 4):
+        return None
+    func, instance, args, kwargs = call
+    if func != ENTRY_POINT or instance is not None or kwargs:
+        return None
+    if not (isinstance(args, list) and len(args) == 1 and isinstance(args[0], dict)):
         return None
     try:
-        return Envelope.decode(args[0])
+        return Envelope.from_dict(args[0])
     except InvalidMessage:
         return None
 
@@ -117,6 +124,15 @@ def retries_done(job: Job) -> int:
     """How many of its rq retries a job has used: queuekit gives rq one interval per retry."""
     intervals = job.retry_intervals or []
     return max(len(intervals) - (job.retries_left or 0), 0)
+
+
+def stop_retries(job: Job) -> None:
+    """Keep rq from retrying ``job``: drop the retries it has not used (the count of used ones,
+    which gives the attempt number, stays)."""
+    done = retries_done(job)
+    if job.retry_intervals is not None:
+        job.retry_intervals = job.retry_intervals[:done]
+    job.retries_left = 0
 
 
 def arrange_retry(job: Job, delay: float) -> None:
@@ -221,9 +237,9 @@ def _raw_text(job: QueuekitJob) -> str:
 def refuse(job: QueuekitJob, reason: str) -> NoReturn:
     """Set aside an rq job queuekit will not run: log it, keep it in the failed store
     (reason 'rejected'), and fail it in rq without retries."""
-    job.retries_left = 0
+    stop_retries(job)
     job.queuekit_handled = True
-    kind = "InvalidMessage" if job.undecodable is not None else "UnknownJob"
+    kind = "UnknownJob" if reason.startswith("it names the function") else "InvalidMessage"
     message = (
         f"rq job {job.id} on queue {job.origin!r} was refused: {reason}. A queuekit worker runs "
         f"only jobs enqueued through queuekit (they call {ENTRY_POINT} with an envelope)"
@@ -293,7 +309,7 @@ def on_failure(
     queuekit fails it for good instead, so no job runs twice.
     """
     if isinstance(exc_type, type) and issubclass(exc_type, AbandonedJobError):
-        job.retries_left = 0
+        stop_retries(job)
         record_outside_failure(
             job,
             "AbandonedJobError: the worker running this job died (its heartbeat lapsed)",
@@ -331,6 +347,12 @@ class QueuekitJob(Job):
             return f"it names the function {name!r}"
         if len(self.args) != 1 or self.kwargs:
             return f"{ENTRY_POINT} takes exactly one argument, the envelope"
+        message = self.args[0]
+        if not isinstance(message, dict) or message.get("id") != self.id:
+            return (
+                "its argument is not an envelope carrying the rq job's id (queuekit enqueues "
+                "each envelope under its own id)"
+            )
         return None
 
     @property
@@ -502,7 +524,7 @@ class QueuekitWorker(BaseWorker):
         if not getattr(job, "queuekit_handled", False):
             # rq failed this run itself: its work horse died, it was stopped, or it got
             # stuck. rq would run it again while it has retries left; queuekit does not.
-            job.retries_left = 0
+            stop_retries(job)
             stopped = self._stopped_job_id == job.id
             record_outside_failure(job, exc_string, "discarded" if stopped else "exhausted")
         super().handle_job_failure(
