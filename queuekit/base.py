@@ -7,6 +7,7 @@ native worker); everything else has a working default or raises a clear error.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -449,8 +450,11 @@ class BaseQueue:
 
         PollingWorker(self, queues or [self.default_queue], concurrency or 1, burst).run()
 
-    def _fetch(self, queues: Sequence[str], timeout: float) -> Received | None:
-        """Take the next due message from ``queues``, waiting up to ``timeout`` seconds."""
+    def _fetch(
+        self, queues: Sequence[str], timeout: float, stop: threading.Event | None = None
+    ) -> Received | None:
+        """Take the next due message from ``queues``, waiting up to ``timeout`` seconds; take
+        nothing once ``stop`` is set (the worker is shutting down)."""
         raise NotImplementedError
 
     def _ack(self, received: Received, outcome: runtime.Outcome) -> None:

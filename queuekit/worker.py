@@ -79,7 +79,7 @@ class PollingWorker:
         fetch, ack = self.queue._fetch, self.queue._ack
         while not self.stop.is_set():
             try:
-                received = fetch(self.queues, self.poll_timeout)
+                received = fetch(self.queues, self.poll_timeout, self.stop)
             except Exception:
                 logger.exception(
                     "queuekit worker: fetching from %s failed", self.queue.backend_name

@@ -220,7 +220,9 @@ def test_unknown_enqueue_option_without_close_match_lists_known_options(mini: Mi
         mini.enqueue("mail.send", ["a@b"], zzz=1)
     assert "Did you mean" not in str(info.value)
     assert "Unknown enqueue option 'zzz'" in str(info.value)
-    assert "Known options: queue, delay, eta, priority, timeout, retries, backoff." in str(info.value)
+    assert "Known options: queue, delay, eta, priority, timeout, retries, backoff." in str(
+        info.value
+    )
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import ClassVar
 
+from .. import events
 from ..base import BaseQueue
 from ..envelope import Envelope
 from ..exceptions import JobTimeout, QueueClosed, ResultUnavailable, UnsupportedCapability
@@ -304,6 +305,11 @@ class MemoryQueue(BaseQueue):
 
     def close(self) -> None:
         with self._cond:
+            dropped = sum(self._waiting.values())
+            if dropped:
+                events.logger.warning(
+                    "closing memory queue with %d jobs still waiting; they will not run", dropped
+                )
             self._closed = True
             self._cond.notify_all()
         for thread in self._threads:

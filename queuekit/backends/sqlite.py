@@ -403,9 +403,13 @@ class SqliteQueue(BaseQueue):
         )
         return float(row[0]) if row and row[0] is not None else None
 
-    def _fetch(self, queues: Sequence[str], timeout: float) -> Received | None:
+    def _fetch(
+        self, queues: Sequence[str], timeout: float, stop: threading.Event | None = None
+    ) -> Received | None:
         deadline = time.monotonic() + timeout
         while True:
+            if stop is not None and stop.is_set():
+                return None
             received = self._claim(queues)
             if received is not None:
                 return received

@@ -19,6 +19,7 @@ def worker_process(
     env: dict[str, str] | None = None,
     stop_signal: int = signal.SIGTERM,
     stop_timeout: float = 30.0,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``python -m queuekit worker *args``; on exit send ``stop_signal`` and wait.
 
@@ -31,6 +32,7 @@ def worker_process(
             stdout=sink,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
     try:
         yield process

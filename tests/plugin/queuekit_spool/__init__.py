@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -179,9 +180,11 @@ class SpoolQueue(BaseQueue):
             return Received(target.read_bytes(), target)
         return None
 
-    def _fetch(self, queues: Sequence[str], timeout: float) -> Received | None:
+    def _fetch(
+        self, queues: Sequence[str], timeout: float, stop: threading.Event | None = None
+    ) -> Received | None:
         deadline = time.monotonic() + timeout
-        while True:
+        while stop is None or not stop.is_set():
             for queue in queues:
                 self._release_due(queue)
                 received = self._claim(queue)
@@ -190,6 +193,7 @@ class SpoolQueue(BaseQueue):
             if time.monotonic() >= deadline:
                 return None
             time.sleep(self.options["poll_interval"])
+        return None
 
     def _ack(self, received: Received, outcome: Outcome) -> None:
         if outcome.job_id:

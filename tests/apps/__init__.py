@@ -1,0 +1,1 @@
+"""Small applications that `queuekit worker --app tests.apps...` imports in the CLI tests."""
