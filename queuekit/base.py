@@ -433,6 +433,19 @@ class BaseQueue:
     def __len__(self) -> int:
         return self.count()
 
+    def purge(self, queue: str | None = None) -> int:
+        """Delete the jobs waiting in ``queue`` (every queue when None); returns how many."""
+        raise UnsupportedCapability(
+            f"Backend {self.backend_name!r} cannot purge its queues from queuekit; use the "
+            f"engine's own tools."
+        )
+
+    def prune(self, older_than: float | None = None) -> int:
+        """Delete finished jobs' results older than ``older_than`` seconds; returns how many."""
+        raise UnsupportedCapability(
+            f"Backend {self.backend_name!r} expires results by itself; there is nothing to prune."
+        )
+
     def run_worker(
         self,
         *,

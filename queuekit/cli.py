@@ -16,6 +16,7 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 from . import __version__, jobs
@@ -106,6 +107,30 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="exit once no job is due")
     worker.add_argument("--logfile", "-l", help="log to this file instead of stderr")
     worker.add_argument("--loglevel", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+
+    failed = commands.add_parser("failed", help="list, show, retry or purge jobs that failed")
+    actions = failed.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="failed jobs, newest first")
+    listing.add_argument("--limit", type=_positive_int, help="show at most this many")
+    show = actions.add_parser("show", help="one failed job with its envelope and traceback")
+    show.add_argument("id")
+    retry = actions.add_parser("retry", help="enqueue failed jobs again under their ids")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?")
+    which.add_argument("--all", action="store_true", help="every failed job")
+    actions.add_parser("purge", help="forget every failed job")
+    for action in actions.choices.values():
+        _common(action)
+
+    purge = commands.add_parser("purge", help="delete jobs waiting in a queue")
+    _common(purge)
+    purge.add_argument("--queue", help="only this queue (default: every queue)")
+
+    prune = commands.add_parser("prune", help="delete finished jobs' results")
+    _common(prune)
+    prune.add_argument(
+        "--older-than", type=float, help="age in seconds (default: the backend's result_ttl)"
+    )
     return parser
 
 
@@ -328,11 +353,60 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_failed(args: argparse.Namespace) -> int:
+    queue = build_queue(args)
+    try:
+        failed = queue.failed
+        if args.action == "list":
+            records = failed.list(args.limit)
+            for record in records:
+                when = datetime.fromtimestamp(record.failed_at, timezone.utc).isoformat(
+                    timespec="seconds"
+                )
+                print(
+                    f"{record.id}  {when}  {record.reason:<9}  {record.job_name or '-'}  "
+                    f"attempts={record.attempts}  {redact(str(record.error))[:100]}"
+                )
+            print(f"{len(records)} failed jobs")
+        elif args.action == "show":
+            print(redact(json.dumps(failed.get(args.id).to_dict(), indent=2)))
+        elif args.action == "retry":
+            ids = failed.retry_all() if args.all else [failed.retry(args.id)]
+            for job_id in ids:
+                print(f"requeued {job_id}")
+        else:
+            print(f"purged {failed.purge()} failed jobs")
+    finally:
+        queue.close()
+    return 0
+
+
+def _cmd_purge(args: argparse.Namespace) -> int:
+    queue = build_queue(args)
+    try:
+        print(f"deleted {queue.purge(args.queue)} waiting jobs")
+    finally:
+        queue.close()
+    return 0
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    queue = build_queue(args)
+    try:
+        print(f"deleted {queue.prune(args.older_than)} finished jobs")
+    finally:
+        queue.close()
+    return 0
+
+
 _COMMANDS = {
     "backends": _cmd_backends,
     "info": _cmd_info,
     "enqueue": _cmd_enqueue,
     "worker": _cmd_worker,
+    "failed": _cmd_failed,
+    "purge": _cmd_purge,
+    "prune": _cmd_prune,
 }
 
 

@@ -25,3 +25,12 @@ def record(path: str, item: int, seconds: float = 0.0) -> int:
 
 
 collector.register_job("durable.record", record)
+
+
+def needs(path: str) -> str:
+    """Fail until ``path`` exists: a job whose cause can be fixed before a retry."""
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+collector.register_job("durable.needs", needs)
