@@ -352,3 +352,19 @@ def test_memory_transport_narrows_its_capabilities(tmp_path: Path) -> None:
     queue.run_worker(burst=True)
     assert lines(path) == ["memory"]
     queue.close()
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.redis
+def test_concurrency_two_runs_two_jobs_at_once(namespace: str) -> None:
+    """-c 2 -o prefetch=1 runs two consumers: two 1-second jobs start together."""
+    queue = make(namespace, result_url=RESULT_URL)
+    ids = [queue.enqueue(SLEEP, [1.0]) for _ in range(2)]
+    extra = ["-o", f"result_url={RESULT_URL}", "-o", "prefetch=1", "-c", "2"]
+    with worker_process(worker_args(namespace, *extra)):
+        results = [queue.get_result(i).wait(timeout=20) for i in ids]
+    assert all(r.status is JobStatus.SUCCEEDED for r in results)
+    first, second = (r.started_at for r in results)
+    assert first is not None and second is not None
+    assert abs((first - second).total_seconds()) < 0.9
+    queue.close()
