@@ -121,6 +121,8 @@ def test_bad_options_are_refused_with_the_fix() -> None:
         RqQueue(url="http://u:secret@h/0")
     with pytest.raises(ConfigurationError, match="scheduler_interval"):
         RqQueue(url=URL, scheduler_interval=0)
+    shown = repr(RqQueue(url="redis://user:s3cret@127.0.0.1:6379/2"))
+    assert "redis://user:***@127.0.0.1:6379/2" in shown and "s3cret" not in shown
 
 
 # -- the mapping onto rq ------------------------------------------------------------------------
@@ -384,14 +386,16 @@ def test_simple_worker_runs_in_process_and_burst_exits(queue: RqQueue) -> None:
     assert not set(pids["rq.Worker"]) & set(pids["rq.SimpleWorker"])
 
 
-def test_sigterm_is_a_warm_shutdown(queue: RqQueue, tmp_path: Path) -> None:
-    """SIGTERM while a job runs lets it finish (SUCCEEDED), starts nothing else, and exits 0."""
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_is_a_warm_shutdown(queue: RqQueue, tmp_path: Path, stop: int) -> None:
+    """SIGTERM or SIGINT while a job runs lets it finish (SUCCEEDED), starts nothing else, and
+    the worker exits 0."""
     path = tmp_path / "held"
     running = queue.enqueue(HOLD, [str(path), 1.5])
     waiting = queue.enqueue(HOLD, [str(path), 0])
     with rq_worker() as process:
         assert wait_for_lines(path, 1, 30)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         assert process.wait(30) == 0
     assert queue.get_result(running).status is JobStatus.SUCCEEDED
     assert queue.get_result(waiting).status is JobStatus.QUEUED
@@ -462,6 +466,7 @@ def test_job_of_a_sigkilled_worker_is_abandoned_not_rerun(
     assert result.error.type == "AbandonedJobError"
     assert Job.fetch(job_id, connection=client, serializer=JSONSerializer).retries_left == 0
     assert len(queue) == 0
+    assert not [where for where, value in _every_value(client) if _pickled(value)]
     done = subprocess.run(
         [sys.executable, "-m", "queuekit", "worker", *args, "--burst"],
         capture_output=True,

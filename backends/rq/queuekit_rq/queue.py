@@ -526,7 +526,9 @@ class RqQueue(BaseQueue):
             # The worker's own connection: rq raises its socket timeout above the blocking
             # dequeue's (redis-py's default 5 s would cut BLMOVE short).
             connection = redis.Redis.from_url(
-                self.url or DEFAULT_URL, socket_connect_timeout=self.options["connect_timeout"]
+                self.url or DEFAULT_URL,
+                socket_connect_timeout=self.options["connect_timeout"],
+                socket_timeout=None,
             )
             if concurrency is not None and concurrency > 1:
                 pool = WorkerPool(
