@@ -11,7 +11,9 @@ Publish rate, one call at a time, every variant on a durable queue with persiste
 * ``queuekit+results`` the same with ``result_url`` (the 'queued' state written to Redis db 4);
 * ``celery+confirm``   ``task.delay()`` with ``confirm_publish`` (the same guarantee);
 * ``celery``           ``task.delay()`` as celery ships (no confirms: returns before the broker
-                       has the message).
+                       has the message);
+* ``kombu-noconfirm`` / ``queuekit-noconfirm``: both without confirms, which leaves the
+                       client-side cost (queuekit's validation, envelope and routing) visible.
 
 End to end: N no-op jobs queued, then one worker process with one job at a time
 (`queuekit worker -c 1`, `celery worker -c 1`, prefetch 4 each) drains them; the clock runs from
@@ -48,18 +50,18 @@ AMQP_URL = _kombu_apps.AMQP_URL
 RAW_QUEUE = f"kombu-bench-raw-{RUN}"
 
 
-def make_queue(results: bool) -> Any:
-    options: dict[str, Any] = {"namespace": NAMESPACE}
+def make_queue(results: bool, confirm: bool = True) -> Any:
+    options: dict[str, Any] = {"namespace": NAMESPACE, "confirm_publish": confirm}
     if results:
         options["result_url"] = RESULT_URL
     queue = queuekit.create_queue(backend="kombu", url=AMQP_URL, **options)
     return _kombu_apps.collector.register_jobs(queue)
 
 
-def publish_kombu(n: int) -> float:
+def publish_kombu(n: int, confirm: bool = True) -> float:
     exchange = Exchange(RAW_QUEUE, "direct", durable=True)
     queue = Queue(RAW_QUEUE, exchange, routing_key=RAW_QUEUE, durable=True)
-    with Connection(AMQP_URL, transport_options={"confirm_publish": True}) as conn:
+    with Connection(AMQP_URL, transport_options={"confirm_publish": confirm}) as conn:
         producer = Producer(conn)
         producer.maybe_declare(queue)
         producer.publish({"warm": True}, exchange=exchange, routing_key=RAW_QUEUE)
@@ -77,8 +79,8 @@ def publish_kombu(n: int) -> float:
     return n / elapsed
 
 
-def publish_queuekit(n: int, results: bool = False) -> float:
-    queue = make_queue(results)
+def publish_queuekit(n: int, results: bool = False, confirm: bool = True) -> float:
+    queue = make_queue(results, confirm)
     queue.enqueue("bench.noop", [0])  # connect and declare outside the clock
     start = time.perf_counter()
     for i in range(n):
@@ -222,6 +224,8 @@ def main() -> int:
                 "queuekit+results": lambda: publish_queuekit(n_publish, results=True),
                 "celery+confirm": lambda: publish_celery(n_publish, confirm=True),
                 "celery": lambda: publish_celery(n_publish, confirm=False),
+                "kombu-noconfirm": lambda: publish_kombu(n_publish, confirm=False),
+                "queuekit-noconfirm": lambda: publish_queuekit(n_publish, confirm=False),
             },
             n_rounds,
         )
@@ -232,6 +236,7 @@ def main() -> int:
                 ("queuekit", "kombu"),
                 ("queuekit+results", "kombu"),
                 ("queuekit", "celery+confirm"),
+                ("queuekit-noconfirm", "kombu-noconfirm"),
                 ("queuekit", "celery"),
             ],
         )

@@ -118,7 +118,7 @@ def test_bad_url_and_options_are_refused_with_the_fix() -> None:
         KombuQueue(url="nosuch://user:hunter2@host/")
     assert "hunter2" not in str(info.value)
     with pytest.raises(queuekit.ConfigurationError, match="max_priority"):
-        KombuQueue(url=AMQP_URL, max_priority=0)
+        KombuQueue(url=AMQP_URL, max_priority=256)
 
 
 def test_unreachable_broker_fails_fast_with_a_redacted_error() -> None:

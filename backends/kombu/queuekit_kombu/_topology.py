@@ -59,10 +59,11 @@ class Topology:
             arguments: dict[str, Any] = {}
             if self.amqp:
                 arguments = {
-                    "x-max-priority": self.max_priority,
                     "x-dead-letter-exchange": self.dlx.name,
                     "x-dead-letter-routing-key": DEAD_ROUTING_KEY,
                 }
+                if self.max_priority:
+                    arguments["x-max-priority"] = self.max_priority
             queue = Queue(
                 self.queue_name(name),
                 self.exchange,

@@ -138,7 +138,9 @@ class KombuQueue(BaseQueue):
         ),
         "result_ttl": Option(float, 7 * 24 * 3600.0, "seconds a job's state is kept in Redis"),
         "prefetch": Option(int, 4, "messages each consumer holds unacknowledged, running one"),
-        "max_priority": Option(int, 9, "x-max-priority of the work queues (RabbitMQ, 1..255)"),
+        "max_priority": Option(
+            int, 9, "x-max-priority of the work queues (RabbitMQ, 1..255); 0: no priorities"
+        ),
         "confirm_publish": Option(
             bool, True, "AMQP publisher confirms: enqueue returns once the broker has the message"
         ),
@@ -161,10 +163,10 @@ class KombuQueue(BaseQueue):
             raise ConfigurationError(
                 f"Option 'namespace' of backend 'kombu' is {prefix!r}; use a name."
             )
-        if not 1 <= self.options["max_priority"] <= 255:
+        if not 0 <= self.options["max_priority"] <= 255:
             raise ConfigurationError(
-                f"Option 'max_priority' of backend 'kombu' must be 1..255 (RabbitMQ's range), "
-                f"got {self.options['max_priority']}."
+                f"Option 'max_priority' of backend 'kombu' must be 0..255 (RabbitMQ's range; 0 "
+                f"turns priorities off), got {self.options['max_priority']}."
             )
         if self.options["prefetch"] < 1:
             raise ConfigurationError("Option 'prefetch' of backend 'kombu' must be at least 1.")
@@ -194,8 +196,9 @@ class KombuQueue(BaseQueue):
             connect_timeout=self.options["connect_timeout"],
             transport_options=transport_options,
         )
-        self.topology = Topology(prefix, self.options["max_priority"], self.amqp)
-        if not self.amqp and self.driver != "redis":
+        max_priority: int = self.options["max_priority"]
+        self.topology = Topology(prefix, max_priority, self.amqp)
+        if (not self.amqp and self.driver != "redis") or (self.amqp and not max_priority):
             self.supports_priority = False  # type: ignore[misc]
         if self.driver == "memory":
             self.supports_bulk = False  # type: ignore[misc]
@@ -282,7 +285,7 @@ class KombuQueue(BaseQueue):
                 conn.collect()
 
     @contextlib.contextmanager
-    def _admin_channel(self) -> Iterator[Any]:
+    def _admin_channel(self, doing: str = "reach the dead-letter queue") -> Iterator[Any]:
         """A channel on a connection of its own, for rare operations (dead letters, counts)."""
         conn = self.connection()
         try:
@@ -294,7 +297,7 @@ class KombuQueue(BaseQueue):
                 with contextlib.suppress(Exception):
                     channel.close()
         except self._errors() as exc:
-            raise self._broker_error(exc, "reach the dead-letter queue") from exc
+            raise self._broker_error(exc, doing) from exc
         finally:
             conn.release()
 
@@ -472,7 +475,7 @@ class KombuQueue(BaseQueue):
     def count(self, queue: str | None = None) -> int:
         """Messages ready in the broker's queue (delayed and unacknowledged ones not counted)."""
         name = queue or self.default_queue
-        with self._admin_channel() as channel:
+        with self._admin_channel(f"count the jobs in queue {name!r}") as channel:
             try:
                 _, count, _ = self.topology.work_queue(name)(channel).queue_declare(passive=True)
             except tuple(self._template.channel_errors):
