@@ -358,3 +358,21 @@ def test_a_retry_keeps_the_error_and_counts_attempts(tmp_path: Path) -> None:
     assert task.id == job_id and task.args[0]["attempt"] == 2
     assert queue.huey.storage.queue_size() == 0 and len(queue) == 1
     queue.close()
+
+
+def test_silent_redis_times_out_within_socket_timeout() -> None:
+    """A server that accepts connections but never answers fails the enqueue after about
+    socket_timeout, not never."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        queue = queuekit.create_queue(
+            backend="huey", url=f"redis://u:pw@127.0.0.1:{port}/1", socket_timeout=1.5
+        )
+        collector.register_jobs(queue)
+        started = time.monotonic()
+        with pytest.raises(HueyConnectionError, match=rf"redis://u:\*\*\*@127\.0\.0\.1:{port}/1"):
+            queue.enqueue(PREFIX + "add", [1, 2])
+        assert time.monotonic() - started < 10
+        queue.close()
