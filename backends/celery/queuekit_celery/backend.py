@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 from celery import Celery, Task, signals, states  # type: ignore[import-untyped]
 from celery.app.defaults import NAMESPACES, flatten  # type: ignore[import-untyped]
 from celery.app.task import Context  # type: ignore[import-untyped]
+from celery.backends.base import BaseKeyValueStoreBackend  # type: ignore[import-untyped]
+from celery.backends.redis import RedisBackend  # type: ignore[import-untyped]
 from celery.exceptions import Ignore, TimeLimitExceeded  # type: ignore[import-untyped]
 from celery.exceptions import Retry as CeleryRetry
 
@@ -465,9 +467,8 @@ class CeleryQueue(BaseQueue):
         marked: list[str] = []
         try:
             if mark and self.supports_results:
-                for envelope in envelopes:
-                    self._store_waiting(envelope)
-                    marked.append(envelope.id)
+                marked = [envelope.id for envelope in envelopes]
+                self._store_waiting(envelopes)
             with self.celery.producer_or_acquire() as producer:
                 batch = getattr(producer, "batch", None)  # kombu >= 5.7: one pipeline on Redis
                 with batch() if batch is not None and len(envelopes) > 1 else _nothing():
@@ -548,9 +549,18 @@ class CeleryQueue(BaseQueue):
         *,
         traceback: str | None = None,
         message: str | None = None,
+        request: Any = None,
     ) -> None:
         """Write one record through Celery's backend API, with queuekit's fields as a stamp."""
-        request = Context(
+        if request is None:
+            request = self._request(job_id, info, message)
+        self.celery.backend.store_result(
+            job_id, result, state, traceback=traceback, request=request
+        )
+
+    def _request(self, job_id: str, info: dict[str, Any], message: str | None) -> Any:
+        """A Celery request context carrying what result_extended stores, plus the stamp."""
+        return Context(
             id=job_id,
             task=info.get("job") or None,
             args=[message] if message is not None else [],
@@ -561,11 +571,8 @@ class CeleryQueue(BaseQueue):
             stamps={"queuekit": info},
             stamped_headers=["queuekit"],
         )
-        self.celery.backend.store_result(
-            job_id, result, state, traceback=traceback, request=request
-        )
 
-    def _store_waiting(self, envelope: Envelope) -> None:
+    def _waiting_request(self, envelope: Envelope) -> Any:
         info = {
             "job": envelope.job,
             "queue": envelope.queue,
@@ -574,7 +581,32 @@ class CeleryQueue(BaseQueue):
         }
         if "eta" in envelope.options:
             info["eta"] = envelope.options["eta"]
-        self._store(envelope.id, SENT, None, info, message=envelope.encode().decode())
+        return self._request(envelope.id, info, envelope.encode().decode())
+
+    def _store_waiting(self, envelopes: list[Envelope]) -> None:
+        """Record jobs as SENT before they are published (so a fast worker's STARTED is never
+        overwritten). A new id has no record to protect, so on a key-value result backend
+        queuekit skips the read that store_result does first, and on Redis it writes a batch
+        in one pipeline."""
+        backend = self.celery.backend
+        if not isinstance(backend, BaseKeyValueStoreBackend):
+            for envelope in envelopes:
+                self._store(envelope.id, SENT, None, {}, request=self._waiting_request(envelope))
+            return
+        records = []
+        for envelope in envelopes:
+            meta = backend._get_result_meta(None, SENT, None, self._waiting_request(envelope))
+            meta["task_id"] = envelope.id
+            records.append((backend.get_key_for_task(envelope.id), backend.encode(meta)))
+        client = getattr(backend, "client", None)
+        if isinstance(backend, RedisBackend) and client is not None and len(records) > 1:
+            with client.pipeline(transaction=False) as pipe:
+                for key, value in records:
+                    pipe.set(key, value, ex=int(backend.expires) if backend.expires else None)
+                pipe.execute()
+            return
+        for key, value in records:
+            backend.set(key, value)
 
     def _record(self, outcome: Outcome) -> None:
         if not self.supports_results:
