@@ -28,6 +28,7 @@ from .options import Option, parse_options, suggest
 from .policies import DEFAULT_UNIQUE_TTL, RetryPolicy, backoff_to_wire, unique_key
 from .redact import redact, redact_options
 from .results import JobResult, JobStatus
+from .signing import DEFAULT_MAX_PAYLOAD, Codec, Signer
 from .stores import FailedJob, FailedJobs, FailedStore, LockStore
 
 if TYPE_CHECKING:
@@ -119,6 +120,11 @@ class BaseQueue:
     supports_unique: ClassVar[bool] = False  # @job(unique=True) skips a call already pending
     supports_failed_store: ClassVar[bool] = False  # jobs failed for good are kept: queue.failed
     delivery: ClassVar[Delivery] = "at-most-once"  # what happens to a job whose worker dies
+    supports_async_jobs: ClassVar[bool] = True  # `async def` jobs: the runtime runs each on a loop
+    #: How ``aenqueue`` reaches the engine: "thread" runs the blocking ``enqueue`` in a worker
+    #: thread (``asyncio.to_thread``); a backend with an async client overrides ``aenqueue``
+    #: and says "native".
+    async_enqueue: ClassVar[str] = "thread"
 
     #: How each capability is provided where that is worth saying: "native (rq Retry)",
     #: "emulated by the worker runtime", "approximate: ...". Shown in tables and docs.
@@ -132,6 +138,13 @@ class BaseQueue:
     common_options: ClassVar[Mapping[str, Option]] = {
         "url": Option(str, None, "where the engine lives; its password is never shown"),
         "default_queue": Option(str, "default", "the queue a job goes to when none is named"),
+        "queues": Option(str, None, "comma-separated queue names; others are refused at enqueue"),
+        "secret_key": Option(
+            str, None, "sign envelopes with HMAC-SHA256; comma-separated keys rotate (first signs)"
+        ),
+        "max_payload_bytes": Option(
+            int, DEFAULT_MAX_PAYLOAD, "largest encoded envelope accepted, in bytes; 0: no limit"
+        ),
     }
 
     def __init__(self, options: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
@@ -144,6 +157,18 @@ class BaseQueue:
         )
         self.url: str | None = self.options["url"]
         self.default_queue: str = self.options["default_queue"]
+        names = self.options["queues"]
+        #: The queue names enqueue accepts (None: any).
+        self.queue_names: frozenset[str] | None = (
+            frozenset({self.default_queue, *(n.strip() for n in names.split(",") if n.strip())})
+            if names
+            else None
+        )
+        secret = self.options["secret_key"]
+        #: Signing and size limit, applied wherever an envelope is encoded or decoded.
+        self.codec = Codec(
+            Signer.from_option(secret) if secret else None, self.options["max_payload_bytes"]
+        )
         self.jobs: dict[str, RegisteredJob] = {}
         #: Where jobs that failed for good are kept; backends with a store set it.
         self.failed_store: FailedStore | None = None
@@ -232,7 +257,11 @@ class BaseQueue:
         if spec.options:
             options = {**spec.options, **options} if options else spec.options
         envelope = Envelope(
-            job=name, args=list(args), kwargs=dict(kwargs), queue=self.default_queue
+            job=name,
+            args=list(args),
+            kwargs=dict(kwargs),
+            queue=self.default_queue,
+            codec=self.codec,
         )
         if options:
             self._apply_options(envelope, options)
@@ -254,6 +283,13 @@ class BaseQueue:
                     raise InvalidArguments(f"queue= must be a non-empty str, got {value!r}.")
                 if value != self.default_queue:
                     self._require("named_queues", f"queue={value!r}")
+                    if self.queue_names is not None and value not in self.queue_names:
+                        raise InvalidArguments(
+                            f"Unknown queue {value!r} for job {envelope.job!r}."
+                            f"{suggest(value, self.queue_names)} This queue accepts "
+                            f"{', '.join(sorted(self.queue_names))}; fix the name or add it to "
+                            f"the queues option."
+                        )
                 envelope.queue = value
                 continue
             capability = _CALL_OPTIONS[key]
@@ -335,6 +371,31 @@ class BaseQueue:
             except InvalidArguments as exc:
                 raise InvalidArguments(f"calls[{index}]: {exc}") from None
         return self._dispatch(envelopes)
+
+    async def aenqueue(
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> str:
+        """:meth:`enqueue` for async code: the event loop never waits on the engine (see
+        ``async_enqueue``); validation errors are raised here all the same."""
+        import asyncio  # only async callers need it; keeps ``import queuekit`` light
+
+        return await asyncio.to_thread(self.enqueue, name, args, kwargs, **options)
+
+    async def asubmit(
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> JobResult:
+        """:meth:`submit` for async code, the way :meth:`aenqueue` runs :meth:`enqueue`."""
+        import asyncio
+
+        return await asyncio.to_thread(self.submit, name, args, kwargs, **options)
 
     def _dispatch(self, envelopes: list[Envelope]) -> list[str]:
         """Send ``envelopes`` in one go; a unique call whose key is held yields the holder's id."""

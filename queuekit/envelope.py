@@ -8,7 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .exceptions import InvalidMessage
+from .exceptions import InvalidArguments, InvalidMessage
+from .signing import Codec
 
 #: The envelope format this queuekit writes. A worker refuses any other version.
 VERSION = 1
@@ -39,9 +40,12 @@ class Envelope:
     attempt: int = 1
     options: dict[str, Any] = field(default_factory=dict)
     version: int = VERSION
+    #: The sending queue's signing key and size limit; not part of the message.
+    codec: Codec | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The message as a JSON object, signed when the queue has a secret key."""
+        data = {
             "v": self.version,
             "id": self.id,
             "job": self.job,
@@ -52,16 +56,29 @@ class Envelope:
             "attempt": self.attempt,
             "options": self.options,
         }
+        if self.codec is not None and self.codec.signer is not None:
+            data["sig"] = self.codec.signer.sign(data)
+        return data
 
     def encode(self) -> bytes:
-        """The envelope as compact UTF-8 JSON bytes."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+        """The envelope as compact UTF-8 JSON bytes; refuses one over the size limit."""
+        data = json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+        if self.codec is not None and self.codec.max_bytes and len(data) > self.codec.max_bytes:
+            raise InvalidArguments(
+                f"Job {self.job!r} encodes to {len(data):,} bytes, over max_payload_bytes="
+                f"{self.codec.max_bytes:,}; pass a reference (a database id, a file path) "
+                f"instead of the data, or raise max_payload_bytes."
+            )
+        return data
 
     @classmethod
-    def from_dict(cls, data: Any) -> Envelope:
-        """Build an envelope from decoded JSON, refusing anything malformed or of another version."""
+    def from_dict(cls, data: Any, codec: Codec | None = None) -> Envelope:
+        """Build an envelope from decoded JSON, refusing anything malformed, of another version,
+        or (when ``codec`` has a signer) unsigned or tampered."""
         if not isinstance(data, dict):
             raise InvalidMessage(f"a queuekit message is a JSON object, got {type(data).__name__}")
+        if codec is not None and codec.signer is not None:
+            codec.signer.verify(data)
         version = data.get("v")
         if type(version) is not int:
             raise InvalidMessage(
@@ -99,24 +116,29 @@ class Envelope:
             attempt=attempt,
             options=options,
             version=version,
+            codec=codec,
         )
 
     @classmethod
-    def decode(cls, raw: bytes | str | dict[str, Any]) -> Envelope:
+    def decode(cls, raw: bytes | str | dict[str, Any], codec: Codec | None = None) -> Envelope:
         """Parse wire bytes (or a dict a broker already decoded) into an envelope.
 
         Raises :class:`InvalidMessage` on anything else, including NaN and Infinity, which
         ``encode`` never writes.
         """
         if isinstance(raw, dict):
-            return cls.from_dict(raw)
+            return cls.from_dict(raw, codec)
         if not isinstance(raw, (bytes, bytearray, str)):
             raise InvalidMessage(f"a message is JSON bytes or text, got {type(raw).__name__}")
+        if codec is not None and codec.max_bytes and len(raw) > codec.max_bytes:
+            raise InvalidMessage(
+                f"the message is {len(raw):,} bytes, over max_payload_bytes={codec.max_bytes:,}"
+            )
         try:
             data = json.loads(raw, parse_constant=_refuse_constant)
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidMessage(f"the message is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(data, codec)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -67,6 +67,11 @@ class Job(Generic[P, R]):
         """Send one call to the queue; returns a :class:`JobResult` to follow it."""
         return self.queue.submit(self.name, args, kwargs, **self._call_options)
 
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobResult:
+        """:meth:`enqueue` for async code (``await job.aenqueue(...)``): the event loop is not
+        blocked while the backend sends (see :meth:`BaseQueue.asubmit`)."""
+        return await self.queue.asubmit(self.name, args, kwargs, **self._call_options)
+
     def enqueue_many(self, calls: Iterable[Call | Sequence[Any]]) -> list[str]:
         """Send many calls at once (see :meth:`BaseQueue.enqueue_many`); returns their ids."""
         return self.queue.enqueue_many(self.name, calls, **self._call_options)

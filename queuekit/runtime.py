@@ -7,6 +7,8 @@ that says what happened, so the native worker loop around it keeps running.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import inspect
 import json
 import signal
 import threading
@@ -126,7 +128,11 @@ def _app_context(app: Any) -> Iterator[None]:
 def execute(queue: BaseQueue, message: bytes | str | dict[str, Any] | Envelope) -> Outcome:
     """Decode, look up, run and report one job; bad messages are refused, not raised."""
     try:
-        envelope = message if isinstance(message, Envelope) else Envelope.decode(message)
+        if isinstance(message, Envelope):
+            envelope = message
+            envelope.codec = queue.codec
+        else:
+            envelope = Envelope.decode(message, queue.codec)
     except InvalidMessage as exc:
         return _reject(queue, message, None, exc)
     spec = queue.jobs.get(envelope.job)
@@ -224,10 +230,43 @@ def _call(spec: RegisteredJob, envelope: Envelope, context: policies.JobContext,
     try:
         with _app_context(app):
             if spec.takes_context:
-                return spec.func(context, *envelope.args, **envelope.kwargs)
-            return spec.func(*envelope.args, **envelope.kwargs)
+                value = spec.func(context, *envelope.args, **envelope.kwargs)
+            else:
+                value = spec.func(*envelope.args, **envelope.kwargs)
+            return _run_coroutine(value) if inspect.iscoroutine(value) else value
     finally:
         policies.reset_current(token)
+
+
+def _run_coroutine(coroutine: Any) -> Any:
+    """Run an ``async def`` job to completion on an event loop of its own (``asyncio.run``: the
+    tasks it leaves behind are cancelled). A thread that already runs a loop (an immediate-mode
+    enqueue from async code) cannot nest one, so the job then runs on a helper thread."""
+    import asyncio  # only async jobs need it; keeps ``import queuekit`` light
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:  # outside the except block, so a job's traceback does not chain to it
+        return asyncio.run(coroutine)
+    box: dict[str, Any] = {}
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box["value"] = context.run(asyncio.run, coroutine)
+        except BaseException as exc:
+            box["error"] = exc
+
+    helper = threading.Thread(target=target, name="queuekit-async-job", daemon=True)
+    helper.start()
+    helper.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 def _run(

@@ -458,7 +458,7 @@ def test_unknown_backend_option_gets_did_you_mean_and_known_options() -> None:
         ConfigurationError,
         match=re.escape(
             "Unknown option 'pasword' for backend 'secretive'. Did you mean 'password'? Known "
-            "options: default_queue, eager, flavour, password, ratio, retries_max, url."
+            "options: default_queue, eager, flavour, max_payload_bytes, password, queues, ratio, retries_max, secret_key, url."
         ),
     ):
         WithSecrets(pasword="x")
@@ -481,6 +481,9 @@ def test_defaults_fill_unset_options() -> None:
     assert WithSecrets().options == {
         "url": None,
         "default_queue": "default",
+        "queues": None,
+        "secret_key": None,
+        "max_payload_bytes": 1024 * 1024,
         "password": None,
         "retries_max": 3,
         "eager": False,

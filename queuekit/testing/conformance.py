@@ -32,6 +32,7 @@ from ..envelope import Envelope
 from ..exceptions import InvalidArguments, ResultUnavailable, UnknownJob, UnsupportedCapability
 from ..policies import Backoff
 from ..results import JobResult, JobStatus
+from ..signing import Codec, Signer
 from .jobs import PREFIX, collector
 
 ECHO, ADD, FAIL, TOUCH, STAMP = (PREFIX + n for n in ("echo", "add", "fail", "touch", "stamp"))
@@ -594,3 +595,39 @@ class QueueConformance:
         spec: RegisteredJob = queue.jobs[PICKY]
         assert spec.policy.retries == 3 and spec.policy.discard_on == (PermissionError,)
         assert spec.options == {"retries": 3, "backoff": 0.0}
+
+    # -- signing ----------------------------------------------------------------------------
+
+    def test_signed_envelopes_run_and_others_are_refused(
+        self, queue: BaseQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With secret_key set, envelopes signed with any accepted key run; unsigned or
+        wrongly signed ones are refused (into the failed store where there is one)."""
+        monkeypatch.setenv("QUEUEKIT_SECRET_KEY", "new-key,old-key")  # read by CLI workers
+        signed = type(queue)({**queue.options, "secret_key": "new-key,old-key"})
+        collector.register_jobs(signed)
+        path = tmp_path / "signed"
+        try:
+            signed.enqueue(TOUCH, [str(path), "new"])
+            old = Envelope(job=TOUCH, args=[str(path), "old"], codec=Codec(Signer(["old-key"])))
+            unsigned = Envelope(job=TOUCH, args=[str(path), "unsigned"])
+            forged = Envelope(job=TOUCH, args=[str(path), "forged"], codec=Codec(Signer(["x"])))
+            for envelope in (old, unsigned, forged):
+                signed._send(envelope)
+            signed.enqueue(TOUCH, [str(path), "last"])
+            with self.worker(signed):
+                lines = wait_for_lines(path, 3, self.wait_timeout)
+                time.sleep(0.3)
+                lines = path.read_text(encoding="utf-8").splitlines()
+                if signed.supports_failed_store:
+                    deadline = time.monotonic() + self.wait_timeout
+                    while len(signed.failed.list()) < 2 and time.monotonic() < deadline:
+                        time.sleep(0.05)
+            assert sorted(lines) == ["last", "new", "old"]
+            if signed.supports_failed_store:
+                records = {r.id: r for r in signed.failed.list()}
+                assert "not signed" in records[unsigned.id].error.message
+                assert "matches none of the accepted keys" in records[forged.id].error.message
+                assert {records[unsigned.id].reason, records[forged.id].reason} == {"rejected"}
+        finally:
+            signed.close()
