@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +19,12 @@ _REQUIRED = {"v": int, "id": str, "job": str, "args": list, "kwargs": dict}
 
 
 def new_id() -> str:
-    """A fresh job id: 32 lowercase hex digits."""
-    return uuid.uuid4().hex
+    """A fresh job id: 32 lowercase hex digits (128 random bits)."""
+    return os.urandom(16).hex()
+
+
+# One encoder for every message: json.dumps() with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 @dataclass
@@ -62,7 +66,7 @@ class Envelope:
 
     def encode(self) -> bytes:
         """The envelope as compact UTF-8 JSON bytes; refuses one over the size limit."""
-        data = json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+        data = _ENCODER.encode(self.to_dict()).encode()
         if self.codec is not None and self.codec.max_bytes and len(data) > self.codec.max_bytes:
             raise InvalidArguments(
                 f"Job {self.job!r} encodes to {len(data):,} bytes, over max_payload_bytes="

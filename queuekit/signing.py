@@ -20,8 +20,12 @@ from .exceptions import ConfigurationError, InvalidMessage
 DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
 def canonical(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    """The signed form of a message: sorted keys, no spaces."""
+    return _CANONICAL.encode(data).encode()
 
 
 class Signer:
