@@ -131,6 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--older-than", type=float, help="age in seconds (default: the backend's result_ttl)"
     )
+
+    outbox = commands.add_parser("outbox", help="relay jobs from a transactional outbox table")
+    steps = outbox.add_subparsers(dest="action", required=True, metavar="ACTION")
+    relay = steps.add_parser("relay", help="move committed outbox rows to the configured backend")
+    _common(relay)
+    relay.add_argument("--once", action="store_true", help="send what is committed, then exit")
+    relay.add_argument("--batch", type=_positive_int, default=100, help="rows per transaction")
+    relay.add_argument("--poll-interval", type=float, default=0.5, help="seconds between looks")
+    relay.add_argument("--logfile", "-l", help="log to this file instead of stderr")
+    relay.add_argument("--loglevel", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    status = steps.add_parser("status", help="jobs waiting in the outbox, per queue")
+    for step in (relay, status):
+        step.add_argument("--database", required=True, help="postgresql://... or sqlite:///path")
+        step.add_argument("--table", default="queuekit_outbox", help="the outbox table")
     return parser
 
 
@@ -399,6 +413,29 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_outbox(args: argparse.Namespace) -> int:
+    from . import outbox  # only this command needs it
+
+    if args.action == "status":
+        print("\n".join(outbox.status_lines(args.database, args.table)))
+        return 0
+    configure_logging(args.logfile, args.loglevel)
+    queue = build_queue(args)
+    relay = outbox.Relay(
+        queue, args.database, table=args.table, batch=args.batch, poll_interval=args.poll_interval
+    )
+    try:
+        if args.once:
+            delivered, failed = relay.run_once()
+            print(f"relayed {delivered} jobs" + (f", {failed} stay in the outbox" if failed else ""))
+            return 1 if failed else 0
+        relay.run()
+    finally:
+        relay.close()
+        queue.close()
+    return 0
+
+
 _COMMANDS = {
     "backends": _cmd_backends,
     "info": _cmd_info,
@@ -407,6 +444,7 @@ _COMMANDS = {
     "failed": _cmd_failed,
     "purge": _cmd_purge,
     "prune": _cmd_prune,
+    "outbox": _cmd_outbox,
 }
 
 

@@ -8,9 +8,7 @@ must be JSON; callables and exception types stay with the job's registration.
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import json
-import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -57,6 +55,8 @@ class Backoff:
         """Seconds to wait after failed attempt number ``attempt`` (1 for the first run)."""
         seconds = min(self.base * self.factor ** (attempt - 1), self.cap)
         if self.jitter:
+            import random  # imports hashlib: kept off `import queuekit`
+
             seconds *= 1 - random.random() * self.jitter
         return seconds
 
@@ -222,6 +222,8 @@ def unique_key(
                 f"unique_key for job {job_name!r} returned {made!r}; it must return a str."
             )
         return f"{job_name}:{made}"
+    import hashlib
+
     digest = hashlib.sha1(
         json.dumps([list(args), kwargs], sort_keys=True, separators=(",", ":")).encode(),
         usedforsecurity=False,

@@ -9,14 +9,16 @@ import importlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import BaseQueue, capability_row
 from .exceptions import BackendImportError, BackendNotFound, ConfigurationError, DuplicateBackend
 from .options import suggest
 from .redact import redact
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 GROUP = "queuekit.backends"
 
@@ -58,6 +60,8 @@ def _entry_points(rescan: bool = False) -> dict[str, list[metadata.EntryPoint]]:
     global _scanned
     with _lock:
         if _scanned is None or rescan:
+            from importlib import metadata  # ~10 ms: only when a backend is looked up
+
             table: dict[str, list[metadata.EntryPoint]] = {}
             for entry_point in metadata.entry_points(group=GROUP):
                 same = table.setdefault(entry_point.name, [])

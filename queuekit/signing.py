@@ -7,8 +7,6 @@ Several comma-separated keys rotate: the first signs, every one verifies.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +40,9 @@ class Signer:
         return cls(value.split(",") if isinstance(value, str) else value)
 
     def _digest(self, key: bytes, body: bytes) -> str:
+        import hashlib
+        import hmac
+
         return hmac.new(key, body, hashlib.sha256).hexdigest()
 
     def sign(self, data: dict[str, Any]) -> str:
@@ -56,6 +57,8 @@ class Signer:
                 "(secret_key is set); sign the producer with the same secret_key"
             )
         body = canonical({k: v for k, v in data.items() if k != "sig"})
+        import hmac
+
         if not any(hmac.compare_digest(signature, self._digest(k, body)) for k in self._keys):
             raise InvalidMessage(
                 "the message's signature matches none of the accepted keys: it was altered "
