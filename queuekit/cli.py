@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     relay.add_argument("--once", action="store_true", help="send what is committed, then exit")
     relay.add_argument("--batch", type=_positive_int, default=100, help="rows per transaction")
     relay.add_argument("--poll-interval", type=float, default=0.5, help="seconds between looks")
+    relay.add_argument(
+        "--max-backoff", type=float, default=30.0, help="longest pause after a failed send"
+    )
     relay.add_argument("--logfile", "-l", help="log to this file instead of stderr")
     relay.add_argument("--loglevel", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     status = steps.add_parser("status", help="jobs waiting in the outbox, per queue")
@@ -422,12 +425,19 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     configure_logging(args.logfile, args.loglevel)
     queue = build_queue(args)
     relay = outbox.Relay(
-        queue, args.database, table=args.table, batch=args.batch, poll_interval=args.poll_interval
+        queue,
+        args.database,
+        table=args.table,
+        batch=args.batch,
+        poll_interval=args.poll_interval,
+        max_backoff=args.max_backoff,
     )
     try:
         if args.once:
             delivered, failed = relay.run_once()
-            print(f"relayed {delivered} jobs" + (f", {failed} stay in the outbox" if failed else ""))
+            print(
+                f"relayed {delivered} jobs" + (f", {failed} stay in the outbox" if failed else "")
+            )
             return 1 if failed else 0
         relay.run()
     finally:

@@ -25,6 +25,7 @@ may be sent in commit order.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import re
 import sqlite3
@@ -206,7 +207,9 @@ class Outbox:
         sql = f"INSERT INTO {self.table} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
         now = time.time()
         for envelope in envelopes:
-            db.run(sql, (envelope.queue, envelope.id, envelope.job, envelope.encode().decode(), now))
+            db.run(
+                sql, (envelope.queue, envelope.id, envelope.job, envelope.encode().decode(), now)
+            )
         return [envelope.id for envelope in envelopes]
 
     def pending(self, conn: Any) -> list[PendingQueue]:
@@ -243,7 +246,11 @@ def pending(conn: Any, table: str = DEFAULT_TABLE) -> list[PendingQueue]:
         )
         found.append(
             PendingQueue(
-                queue, int(count), now - float(oldest), int(attempts), error[0][0] if error else None
+                queue,
+                int(count),
+                now - float(oldest),
+                int(attempts),
+                error[0][0] if error else None,
             )
         )
     return found
@@ -269,17 +276,15 @@ def connect(database: str) -> Any:
             path_from_url(f"sqlite://{rest}"), isolation_level=None, check_same_thread=False
         )
     url = f"postgresql://{rest}"
-    try:
-        import psycopg
-    except ImportError:
+    for driver in ("psycopg", "psycopg2"):
         try:
-            import psycopg2
+            module = importlib.import_module(driver)
         except ImportError:
-            raise ConfigurationError(
-                "Relaying from PostgreSQL needs a driver: pip install 'psycopg[binary]'."
-            ) from None
-        return psycopg2.connect(url)
-    return psycopg.connect(url)
+            continue
+        return module.connect(url)
+    raise ConfigurationError(
+        "Relaying from PostgreSQL needs a driver: pip install 'psycopg[binary]'."
+    )
 
 
 class Relay:
@@ -463,9 +468,7 @@ class Relay:
         delivered. A database or backend outage is logged and retried with backoff."""
         from .worker import stop_on_signals
 
-        logger.info(
-            "outbox relay: %s table %s -> %r", self._described, self.table, self.target
-        )
+        logger.info("outbox relay: %s table %s -> %r", self._described, self.table, self.target)
         backoff = self.poll_interval
         with stop_on_signals(self.stop):
             while not self.stop.is_set():
