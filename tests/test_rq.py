@@ -17,6 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# First, so that rq's key prefix for this test run is set before rq is imported.
+from test_rq_jobs import HOLD, HOLD_RETRIED, RQ_PREFIX, SQUARE, WHERE, clean
+from test_rq_jobs import collector as rq_jobs
+
+# isort: split
 import pytest
 import redis
 from queuekit_rq import ENTRY_POINT, RedisUnavailable, RqQueue, on_failure
@@ -33,11 +38,16 @@ from rq.registry import (
     StartedJobRegistry,
 )
 from rq.serializers import JSONSerializer
-from test_rq_jobs import HOLD, HOLD_RETRIED, SQUARE, WHERE
-from test_rq_jobs import collector as rq_jobs
 
 import queuekit
-from queuekit import ConfigurationError, JobStatus, QueueError, call, exponential
+from queuekit import (
+    ConfigurationError,
+    InvalidArguments,
+    JobStatus,
+    QueueError,
+    call,
+    exponential,
+)
 from queuekit.base import CAPABILITIES
 from queuekit.testing.conformance import ADD, FAIL, FLAKY, ONCE, TOUCH, wait_for_lines
 from queuekit.testing.jobs import collector as conformance_jobs
@@ -53,11 +63,11 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture
 def client() -> Iterator[redis.Redis]:
-    """A client on database 2, flushed before and after the test."""
+    """A client on database 2, with this run's keys deleted before and after the test."""
     connection = redis.Redis.from_url(URL)
-    connection.flushdb()
+    clean(connection)
     yield connection
-    connection.flushdb()
+    clean(connection)
     connection.close()
 
 
@@ -152,7 +162,7 @@ def test_options_and_call_options_map_onto_the_rq_job(client: redis.Redis) -> No
     # priority > 0 went to the front of rq's list
     back_id = queue.enqueue(ADD, [5, 6], queue="other")
     front_id = queue.enqueue(ADD, [7, 8], queue="other", priority=5)
-    listed = [i.decode() for i in client.lrange("rq:queue:other", 0, -1)]
+    listed = [i.decode() for i in client.lrange(queue.rq_queue("other").key, 0, -1)]
     assert listed == [front_id, job_id, back_id]
     queue.close()
 
@@ -166,7 +176,7 @@ def test_delay_is_scheduled_exactly_and_cancel_takes_it_back(
     registry = ScheduledJobRegistry("default", connection=client)
     score = client.zscore(registry.key, job_id)
     assert score is not None and before + 30.25 <= score <= time.time() + 30.25
-    assert client.llen("rq:queue:default") == 0 and len(queue) == 1
+    assert client.llen(queue.rq_queue().key) == 0 and len(queue) == 1
     assert queue.get_result(job_id).status is JobStatus.SCHEDULED
     assert queue.cancel(job_id) is True
     assert client.zscore(registry.key, job_id) is None and len(queue) == 0
@@ -217,6 +227,16 @@ def test_enqueue_many_is_one_pipeline(queue: RqQueue, monkeypatch: pytest.Monkey
     assert queue.rq_queue().job_ids == [queue.rq_queue().job_ids[0], *ids]
 
 
+def test_oversized_envelope_is_refused_before_anything_is_sent(client: redis.Redis) -> None:
+    """With max_payload_bytes, a batch holding one envelope over the limit sends nothing."""
+    queue = RqQueue(url=URL, max_payload_bytes=2000)
+    conformance_jobs.register_jobs(queue)
+    with pytest.raises(InvalidArguments, match=r"over max_payload_bytes=2,000"):
+        queue.enqueue_many(TOUCH, [["small"], ["x" * 3000], ["small"]])
+    assert len(queue) == 0 and not list(client.scan_iter(match=f"{RQ_PREFIX}:job:*"))
+    queue.close()
+
+
 def test_rq_info_shows_queuekit_jobs(queue: RqQueue) -> None:
     """`rq info` (a subprocess) counts the jobs queuekit enqueued on each rq queue."""
     queue.enqueue_many(TOUCH, [["/nonexistent"]] * 5)
@@ -252,7 +272,7 @@ def _pickled(value: bytes) -> bool:
 
 
 def _every_value(client: redis.Redis) -> Iterator[tuple[str, bytes]]:
-    for raw_key in client.scan_iter(count=1000):
+    for raw_key in client.scan_iter(match=f"{RQ_PREFIX}:*", count=1000):
         key = raw_key.decode()
         kind = client.type(raw_key).decode()
         if kind == "string":
@@ -296,13 +316,13 @@ def test_nothing_rq_stores_for_queuekit_jobs_is_a_pickle(
     checked = 0
     for where, value in _every_value(client):
         assert not _pickled(value), f"{where} holds a pickle: {value[:40]!r}"
-        if where.startswith("rq:job:") and where.endswith("[data]"):
+        if where.startswith(f"{RQ_PREFIX}:job:") and where.endswith("[data]"):
             func, instance, args, kwargs = json.loads(zlib.decompress(value))
             assert (func, instance, kwargs) == (ENTRY_POINT, None, {}) and args[0]["v"] == 1
             checked += 1
         elif where.endswith(("[meta]", "[retry_intervals]")):
             json.loads(value)
-        elif where.startswith("rq:results:") and where.endswith("[return_value]"):
+        elif where.startswith(f"{RQ_PREFIX}:results:") and where.endswith("[return_value]"):
             json.loads(base64.b64decode(value))
     assert checked == 6
 

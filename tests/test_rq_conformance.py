@@ -8,6 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# First, so that rq's key prefix for this test run is set before rq is imported.
+from test_rq_jobs import clean
+
+# isort: split
 import pytest
 import redis
 from queuekit_rq import RqQueue
@@ -27,16 +31,18 @@ def make_rq_queue(**options: object) -> BaseQueue:
 
 
 class TestRqConformance(QueueConformance):
-    """Every conformance test, on a flushed database 2, with the default forking rq.Worker."""
+    """Every conformance test on database 2 (this run's keys deleted around each test), with the
+    default forking rq.Worker."""
 
     wait_timeout = 30.0
 
     @pytest.fixture(autouse=True)
-    def _flushed(self) -> Iterator[None]:
+    def _clean(self) -> Iterator[None]:
+        """Database 2 without this run's keys, before and after each test."""
         client = redis.Redis.from_url(URL)
-        client.flushdb()
+        clean(client)
         yield
-        client.flushdb()
+        clean(client)
         client.close()
 
     def make_queue(self) -> BaseQueue:

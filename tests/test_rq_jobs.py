@@ -1,4 +1,5 @@
-"""Jobs that the rq backend's tests run in worker processes (this module holds no tests).
+"""Jobs that the rq backend's tests run in worker processes (this module holds no tests), and
+the key prefix that keeps one test run's rq keys apart from another's.
 
 A worker loads them with ``--app test_rq_jobs:collector`` and ``PYTHONPATH`` set to this folder.
 """
@@ -6,9 +7,28 @@ A worker loads them with ``--app test_rq_jobs:collector`` and ``PYTHONPATH`` set
 from __future__ import annotations
 
 import os
+import sys
 import time
+from typing import Any
 
 from queuekit import JobCollector
+
+# Each test run keeps its rq keys under a prefix of its own (rq reads RQ_KEY_PREFIX when it is
+# first imported, and the workers and `rq info` the tests start inherit it), so test runs that
+# share database 2 at the same time neither see nor delete each other's jobs.
+if "rq.defaults" in sys.modules:  # rq was imported before this module: follow it
+    RQ_PREFIX: str = sys.modules["rq.defaults"].RQ_KEY_PREFIX
+else:
+    RQ_PREFIX = os.environ.get("RQ_KEY_PREFIX") or f"rqtest{os.getpid()}"
+os.environ["RQ_KEY_PREFIX"] = RQ_PREFIX
+
+
+def clean(client: Any) -> None:
+    """Delete every key of this run (rq's and queuekit's, all under the prefix) from database 2."""
+    keys = list(client.scan_iter(match=f"{RQ_PREFIX}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.unlink(*keys[start : start + 500])
+
 
 collector = JobCollector()
 

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, cast
 
 import redis
 from rq.callbacks import Callback
+from rq.defaults import RQ_KEY_PREFIX
 from rq.exceptions import NoSuchJobError
 from rq.job import JOB_ID_PATTERN, Job, Retry
 from rq.job import JobStatus as RqStatus
@@ -171,7 +172,8 @@ class RqQueue(BaseQueue):
         "bulk": "native: rq's Queue.enqueue_many with prepare_data, one MULTI/EXEC pipeline",
         "cancel": "native: removed from rq's queue or schedule atomically, then rq's cancel()",
         "unique": "RedisLocks (SET NX) next to rq's keys, released when the job finishes",
-        "failed_store": "RedisFailedStore per default queue; rq's FailedJobRegistry keeps them too",
+        "failed_store": "RedisFailedStore (<rq prefix>:queuekit:<default queue>); rq's "
+        "FailedJobRegistry keeps the jobs too",
         "delivery": "at-most-once: a job whose work horse or worker is killed is failed by rq "
         "(WorkHorseKilled, or AbandonedJobError once its heartbeat lapses) and never re-run, "
         "even with retries left",
@@ -225,7 +227,8 @@ class RqQueue(BaseQueue):
                 f"The rq backend takes redis://, rediss:// or unix:// URLs, got "
                 f"{redact(self.url)!r} ({redact(str(exc))})."
             ) from None
-        prefix = f"queuekit:rq:{self.default_queue}"
+        # Next to rq's own keys, under rq's key prefix (RQ_KEY_PREFIX), one set per default queue.
+        prefix = f"{RQ_KEY_PREFIX}:queuekit:{self.default_queue}"
         self.failed_store = RedisFailedStore(self.client, prefix=prefix)
         self.locks = RedisLocks(self.client, prefix=prefix)
         self._queues: dict[str, RqJobQueue] = {}
@@ -280,6 +283,8 @@ class RqQueue(BaseQueue):
         return Retry(max=left, interval=cast("list[int]", intervals), enqueue_at_front=at_front)
 
     def _job_kwargs(self, envelope: Envelope) -> dict[str, Any]:
+        if envelope.codec is not None and envelope.codec.max_bytes:
+            envelope.encode()  # refuses an envelope over max_payload_bytes, before any is sent
         timeout = envelope.options.get("timeout")
         return {
             "func": ENTRY_POINT,
@@ -454,10 +459,12 @@ class RqQueue(BaseQueue):
     def run_rq_job(self, job: Job, message: Any) -> Any:
         """Execute one rq job's envelope through queuekit's runtime; called by ``run``."""
         runtime_message: Envelope | str | bytes
-        try:
-            envelope = Envelope.decode(message) if isinstance(message, (dict, str)) else None
+        try:  # with secret_key set, this also checks the signature
+            envelope = (
+                Envelope.decode(message, self.codec) if isinstance(message, (dict, str)) else None
+            )
         except InvalidMessage:
-            envelope = None
+            envelope = None  # the runtime refuses it, with the reason, below
         if envelope is not None:
             options = dict(envelope.options)
             if "timeout" in options:

@@ -2,7 +2,7 @@
 
     /tmp/v/bin/python backends/rq/scripts/bench_enqueue.py [rounds] [jobs per round]
 
-Uses Redis database 2 (flushed). Each round times N single enqueues, then N calls in batches of
+Uses Redis database 2 (rq's keys there are deleted). Each round times N single enqueues, then N calls in batches of
 100; queuekit and native rq alternate round by round, and medians of the rounds are compared.
 """
 
@@ -15,18 +15,28 @@ import time
 import redis
 from queuekit_rq import RqQueue
 from rq import Queue
+from rq.defaults import RQ_KEY_PREFIX
 from rq.serializers import JSONSerializer
 
 from queuekit import call
 from queuekit.testing.jobs import PREFIX, collector
 
 URL = "redis://127.0.0.1:6379/2"
+
+
+def clean(client: redis.Redis) -> None:
+    """Delete rq's keys (and queuekit's, under rq's prefix) from database 2, nothing else."""
+    keys = list(client.scan_iter(match=f"{RQ_KEY_PREFIX}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.unlink(*keys[start : start + 500])
+
+
 ADD = PREFIX + "add"
 
 
 def main(rounds: int = 6, jobs: int = 2000) -> None:
     client = redis.Redis.from_url(URL)
-    client.flushdb()
+    clean(client)
     queuekit_queue = RqQueue(url=URL)
     collector.register_jobs(queuekit_queue)
     native = Queue("native", connection=client, serializer=JSONSerializer)
@@ -63,13 +73,13 @@ def main(rounds: int = 6, jobs: int = 2000) -> None:
             started = time.perf_counter()
             run()
             rates[name].append(jobs / (time.perf_counter() - started))
-            client.flushdb()
+            clean(client)
     median = {name: statistics.median(values) for name, values in rates.items()}
     for name, values in rates.items():
         print(f"{name:6} median {median[name]:8.0f} jobs/s  rounds {[round(v) for v in values]}")
     print(f"queuekit/rq enqueue        : {median['qk'] / median['rq']:.2f}")
     print(f"queuekit/rq enqueue_many x100: {median['qk100'] / median['rq100']:.2f}")
-    client.flushdb()
+    clean(client)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     /tmp/v/bin/python backends/rq/scripts/sigkill_experiment.py [jobs]
 
-Uses Redis database 2 (flushed) and takes about 80 s: rq only treats a started job as abandoned
+Uses Redis database 2 (rq's keys there are deleted) and takes about 80 s: rq only treats a started job as abandoned
 once its execution's heartbeat TTL lapses (job_timeout 5 s + 60 s here), and a worker looks for
 abandoned jobs when it starts (then every 10 minutes). Every job has 2 retries and sleeps 3 s;
 each run appends its pid to a file, so the runs are counted, not inferred.
@@ -10,6 +10,7 @@ each run appends its pid to a file, so the runs are counted, not inferred.
   A. queuekit: the work horse alone is SIGKILLed; the worker goes on.
   B. queuekit: worker, scheduler and work horse are SIGKILLed; a new worker starts after 70 s.
   C. plain rq (same job function, rq.Retry(max=2), JSON): as B.
+  D. queuekit: the worker's main process alone is SIGKILLed (its work horse lives on).
 """
 
 from __future__ import annotations
@@ -25,10 +26,20 @@ from pathlib import Path
 import redis
 from queuekit_rq import RqQueue
 from rq import Queue, Retry
+from rq.defaults import RQ_KEY_PREFIX
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 URL = "redis://127.0.0.1:6379/2"
+
+
+def clean(client: redis.Redis) -> None:
+    """Delete rq's keys (and queuekit's, under rq's prefix) from database 2, nothing else."""
+    keys = list(client.scan_iter(match=f"{RQ_KEY_PREFIX}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.unlink(*keys[start : start + 500])
+
+
 TESTS = Path(__file__).resolve().parents[3] / "tests"
 sys.path.insert(0, str(TESTS))
 from test_rq_jobs import HOLD_RETRIED, collector  # noqa: E402
@@ -79,7 +90,7 @@ def kill_everything(worker: subprocess.Popen[bytes], horse_pids: list[int]) -> N
 
 def main(jobs: int = 3) -> None:
     client = redis.Redis.from_url(URL)
-    client.flushdb()
+    clean(client)
     tmp = Path(tempfile.mkdtemp(prefix="rq-sigkill-"))
     queue = RqQueue(url=URL)
     collector.register_jobs(queue)
@@ -90,6 +101,8 @@ def main(jobs: int = 3) -> None:
     c_paths = [tmp / f"c{i}" for i in range(jobs)]
     a_ids = [queue.enqueue(HOLD_RETRIED, [str(p), 3], queue="a", timeout=5) for p in a_paths]
     b_ids = [queue.enqueue(HOLD_RETRIED, [str(p), 3], queue="b", timeout=5) for p in b_paths]
+    d_paths = [tmp / f"d{i}" for i in range(jobs)]
+    d_ids = [queue.enqueue(HOLD_RETRIED, [str(p), 3], queue="d", timeout=5) for p in d_paths]
     c_ids = [
         native.enqueue("test_rq_jobs.hold", str(p), 3, job_timeout=5, retry=Retry(max=2)).id
         for p in c_paths
@@ -103,6 +116,15 @@ def main(jobs: int = 3) -> None:
     time.sleep(3)
     worker_a.send_signal(signal.SIGTERM)
     worker_a.wait(30)
+
+    # D: kill only the worker's main process; its work horse (own process group) goes on.
+    for path in d_paths:
+        worker = queuekit_worker("d")
+        wait_started([path])
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+        time.sleep(4)  # the job sleeps 3 s
+        os.killpg(worker.pid, signal.SIGKILL)  # the orphaned scheduler process
 
     # B and C: one worker each, killed outright with its work horse on every job.
     for paths, start in ((b_paths, queuekit_worker), (c_paths, rq_worker)):
@@ -121,6 +143,7 @@ def main(jobs: int = 3) -> None:
         ("A queuekit, horse SIGKILLed", a_ids, a_paths),
         ("B queuekit, worker+horse SIGKILLed", b_ids, b_paths),
         ("C plain rq, worker+horse SIGKILLed", c_ids, c_paths),
+        ("D queuekit, worker main SIGKILLed", d_ids, d_paths),
     ):
         counts = [len(runs(p)) for p in paths]
         if label.startswith("C"):
@@ -130,10 +153,10 @@ def main(jobs: int = 3) -> None:
             ]
         else:
             states = [queue.get_result(i).status.value for i in ids]
-        print(f"{label:38} runs per job {counts}  final {states}")
+        print(f"{label:36} runs per job {counts}  final {states}")
     records = {r.id: r for r in queue.failed.list()}
     print("queuekit failed store:", sorted({(r.reason, r.error.type) for r in records.values()}))
-    client.flushdb()
+    clean(client)
 
 
 if __name__ == "__main__":
