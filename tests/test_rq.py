@@ -406,6 +406,16 @@ def test_simple_worker_runs_in_process_and_burst_exits(queue: RqQueue) -> None:
     assert not set(pids["rq.Worker"]) & set(pids["rq.SimpleWorker"])
 
 
+def test_idle_worker_outlives_redis_py_socket_timeout(queue: RqQueue, tmp_path: Path) -> None:
+    """A worker idle for longer than redis-py's default 5 s socket timeout still blocks on rq's
+    dequeue and runs the next job at once (its connection gets rq's longer timeout)."""
+    with rq_worker() as process:
+        time.sleep(6.5)
+        assert process.poll() is None
+        job_id = queue.enqueue(SQUARE, [str(tmp_path / "late"), 4])
+        assert queue.get_result(job_id).with_backend(queue).wait(timeout=30).return_value == 16
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_is_a_warm_shutdown(queue: RqQueue, tmp_path: Path, stop: int) -> None:
     """SIGTERM or SIGINT while a job runs lets it finish (SUCCEEDED), starts nothing else, and
