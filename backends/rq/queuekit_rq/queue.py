@@ -142,9 +142,7 @@ class RqQueue(BaseQueue):
 
     backend_name: ClassVar[str] = "rq"
 
-    supports_delay: ClassVar[bool] = (
-        True  # rq's ScheduledJobRegistry; the worker runs the scheduler
-    )
+    supports_delay: ClassVar[bool] = True  # rq's ScheduledJobRegistry and scheduler
     supports_priority: ClassVar[bool] = True  # approximate: priority > 0 goes to the queue's front
     supports_results: ClassVar[bool] = True  # rq's job hash and result stream
     supports_retries: ClassVar[bool] = True  # rq's Retry, intervals from queuekit's backoff
@@ -391,7 +389,7 @@ class RqQueue(BaseQueue):
                 started_at = _dt(mine.get("started_at")) or started_at
                 finished_at = _dt(mine.get("finished_at"))
             else:  # rq failed it itself: killed, stopped, abandoned
-                error = rq_error(result.exc_string or "" if result else "")
+                error = rq_error((result.exc_string or "") if result else "")
                 finished_at = result.created_at if result else job.ended_at
         elif status is not JobStatus.RUNNING:
             started_at = None
