@@ -1,0 +1,2 @@
+"""Integrations with web frameworks that live outside queuekit's core; nothing here is imported
+by ``import queuekit``."""
