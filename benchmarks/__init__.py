@@ -1,0 +1,1 @@
+"""queuekit against each native engine, side by side: ``python -m benchmarks`` (see run.py)."""

@@ -1,0 +1,1291 @@
+"""One suite per backend: queuekit and the engine it wraps, doing the same thing side by side.
+
+Each suite says what it needs (modules, services), how each side sends one job, a batch, and
+how each side's worker is started; ``run_suite`` measures them all in interleaved rounds.
+Redis work happens in database 6 under names holding the run's random token; RabbitMQ queues
+and exchanges are named ``bench-<token>-...``; everything is deleted at the end of the suite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import shutil
+import socket
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import _apps
+from _harness import (
+    HIGHER,
+    LOWER,
+    Marks,
+    Report,
+    Row,
+    Target,
+    compare,
+    interleave,
+    p99,
+    python,
+    subprocess_worker,
+    timed,
+    worker_round,
+)
+
+REDIS_URL = "redis://127.0.0.1:6379/6"
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+JOB = _apps.JOB
+
+#: The enqueue bar: time per call at most 1.05x the native call's; 1.10x is the floor.
+ENQUEUE_TARGET = Target("ratio", 1.05, floor=1.10)
+DRAIN_TARGET = Target("ratio", 1.0)
+
+
+@dataclass
+class Sizes:
+    """How much each measure does per round, and how many rounds."""
+
+    enqueue: int
+    bulk: int
+    batch: int
+    drain: int
+    samples: int
+    rounds: int
+    worker_rounds: int
+    imports: int
+
+
+FULL = Sizes(
+    enqueue=20_000,
+    bulk=20_000,
+    batch=100,
+    drain=5_000,
+    samples=200,
+    rounds=5,
+    worker_rounds=3,
+    imports=11,
+)
+QUICK = Sizes(
+    enqueue=200, bulk=400, batch=100, drain=100, samples=10, rounds=2, worker_rounds=1, imports=3
+)
+
+
+@dataclass
+class WorkerSide:
+    """How one side queues jobs for a drain, probes an idle worker, and runs its worker."""
+
+    label: str
+    fill: Callable[[int, int], None]
+    probe: Callable[[int, int], None]
+    command: list[str] | None = None
+    env: dict[str, str] | None = None
+    #: In-process workers (memory): start() -> handle, stop(handle).
+    start: Callable[[], Any] | None = None
+    stop: Callable[[Any], None] | None = None
+    purge: Callable[[], None] = lambda: None
+
+
+@dataclass
+class Bulk:
+    """A batch baseline: its label, the call, and the target queuekit's batch is held to."""
+
+    label: str
+    run: Callable[[int, int], None]
+    target: Target | None = None
+
+
+class Suite:
+    """A backend and its native library; subclasses fill in the sides."""
+
+    name = ""
+    modules: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    native: str = ""  # what the native single call is, for the table
+    enqueue_target: Target | None = ENQUEUE_TARGET
+    #: Absolute bars: queuekit's batch rate, its drain rate.
+    bulk_absolute: Target | None = None
+    bulk_over_single: Target | None = None
+    drain_absolute: Target | None = None
+
+    def __init__(self, token: str, workdir: Path) -> None:
+        self.token = token
+        self.workdir = workdir
+        self.ids: list[str] = []  # rq job ids to delete afterwards
+
+    def missing(self) -> str | None:
+        """Why this suite cannot run here, or None."""
+        for module in self.modules:
+            try:
+                found = module in sys.modules or importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                return f"{module} is not installed"
+        for service in self.services:
+            port = {"redis": 6379, "rabbitmq": 5672}[service]
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                return f"{service} is not answering on 127.0.0.1:{port}"
+        return None
+
+    def setup(self) -> None: ...
+
+    def teardown(self) -> None: ...
+
+    def purge(self) -> None:
+        """Empty every queue the single and batch measures filled (not timed)."""
+
+    def qk_enqueue(self, n: int) -> None:
+        raise NotImplementedError
+
+    def native_enqueue(self, n: int) -> None:
+        raise NotImplementedError
+
+    def qk_bulk(self, n: int, batch: int) -> None:
+        raise NotImplementedError
+
+    def bulk_baselines(self) -> list[Bulk]:
+        return []
+
+    def worker_sides(self) -> list[WorkerSide]:
+        """queuekit's worker first, then the native worker, then any other comparison."""
+        return []
+
+    def worker_targets(self) -> list[Target | None]:
+        """The drain target of each side after the first, against queuekit's."""
+        return [DRAIN_TARGET] + [None] * 4
+
+    def qk_worker_command(self, backend: str, url: str, *options: str) -> list[str]:
+        command = [python(), "-m", "queuekit", "worker", "--backend", backend, "--url", url]
+        for option in options:
+            command += ["-o", option]
+        return [*command, "--app", "_apps:collector", "-c", "1", "--loglevel", "WARNING"]
+
+
+def _batches(n: int, batch: int) -> list[range]:
+    return [range(start, min(start + batch, n)) for start in range(0, n, batch)]
+
+
+def _marked(n: int, port: int) -> list[tuple[int, int]]:
+    """The argument lists of a drain: the first job tagged 1, the last 2, the rest no-ops."""
+    calls = [(0, 0)] * n
+    calls[0], calls[-1] = (port, 1), (port, 2)
+    return calls
+
+
+def _envelope_bytes() -> bytes:
+    """A representative message: queuekit's envelope of one no-op call (~190 bytes)."""
+    from queuekit.envelope import Envelope
+
+    return Envelope(job=JOB, args=[0, 12345]).encode()
+
+
+# -- Redis helpers --------------------------------------------------------------------------------
+
+
+def redis_client() -> Any:
+    import redis
+
+    return redis.Redis.from_url(REDIS_URL)
+
+
+def delete_matching(client: Any, pattern: str) -> int:
+    """Delete the keys of database 6 matching ``pattern`` (never a flush)."""
+    deleted = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=pattern, count=2000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += client.unlink(*batch)
+            batch = []
+    if batch:
+        deleted += client.unlink(*batch)
+    return deleted
+
+
+def raw_lpush(client: Any, key: str) -> Bulk:
+    """redis-py LPUSH of a prepared envelope, pipelined ``batch`` at a time: the floor."""
+    body = _envelope_bytes()
+
+    def run(n: int, batch: int) -> None:
+        for chunk in _batches(n, batch):
+            with client.pipeline(transaction=False) as pipe:
+                for _ in chunk:
+                    pipe.lpush(key, body)
+                pipe.execute()
+
+    return Bulk("raw LPUSH, pipelined", run)
+
+
+def raw_amqp(queue: str) -> tuple[Bulk, Callable[[], None]]:
+    """py-amqp basic_publish of a prepared envelope, no confirms (the transport's ceiling),
+    to a plain durable queue; a passive declare at the end makes sure the broker has them."""
+    import amqp  # type: ignore[import-untyped]
+
+    conn = amqp.Connection("127.0.0.1:5672", userid="guest", password="guest")
+    conn.connect()
+    channel = conn.channel()
+    channel.queue_declare(queue, durable=True, auto_delete=False)
+    body = _envelope_bytes()
+
+    def run(n: int, batch: int) -> None:
+        for _ in range(n):
+            channel.basic_publish(amqp.Message(body, delivery_mode=2), "", queue)
+        channel.queue_declare(queue, passive=True)
+
+    def close() -> None:
+        with contextlib.suppress(Exception):
+            channel.queue_delete(queue)
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    return Bulk("raw py-amqp publish, no confirms", run), close
+
+
+# -- memory ---------------------------------------------------------------------------------------
+
+
+class MemorySuite(Suite):
+    name = "memory"
+    native = "ThreadPoolExecutor.submit"
+    #: No engine underneath: the stdlib pool does not validate or encode, so no bar applies.
+    enqueue_target = None
+
+    def worker_targets(self) -> list[Target | None]:
+        return [None]
+
+    def setup(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from queuekit.backends.memory import MemoryQueue
+
+        self.queue = _apps.collector.register_jobs(MemoryQueue())
+        self.pool = ThreadPoolExecutor(4)
+
+    def teardown(self) -> None:
+        self.queue.close()
+        self.pool.shutdown()
+
+    def purge(self) -> None:
+        self.queue.join(60)
+        self.pool.submit(int).result()
+
+    def qk_enqueue(self, n: int) -> None:
+        enqueue = self.queue.enqueue
+        for i in range(n):
+            enqueue(JOB, (0, i))
+
+    def native_enqueue(self, n: int) -> None:
+        submit, noop = self.pool.submit, _apps.noop
+        for i in range(n):
+            submit(noop, 0, i)
+
+    def qk_bulk(self, n: int, batch: int) -> None:
+        for chunk in _batches(n, batch):
+            self.queue.enqueue_many(JOB, [(0, i) for i in chunk])
+
+    def bulk_baselines(self) -> list[Bulk]:
+        def run(n: int, batch: int) -> None:
+            for chunk in _batches(n, batch):
+                self.pool.map(_apps.noop, [0] * len(chunk), chunk)
+
+        return [Bulk("ThreadPoolExecutor.map", run)]
+
+    def worker_sides(self) -> list[WorkerSide]:
+        from concurrent.futures import ThreadPoolExecutor
+        from threading import Event
+
+        from queuekit.backends.memory import MemoryQueue
+
+        state: dict[str, Any] = {}
+
+        def qk_fill(n: int, port: int) -> None:
+            state["qk"] = _apps.collector.register_jobs(MemoryQueue(concurrency=1, autostart=False))
+            for chunk in _batches(n, 500):
+                state["qk"].enqueue_many(JOB, [_marked(n, port)[i] for i in chunk])
+
+        def qk_start() -> Any:
+            state["qk"].start()
+            return state["qk"]
+
+        def native_fill(n: int, port: int) -> None:
+            pool, gate = ThreadPoolExecutor(1), Event()
+            pool.submit(gate.wait)
+            for port_, tag in _marked(n, port):
+                pool.submit(_apps.noop, port_, tag)
+            state["pool"], state["gate"] = pool, gate
+
+        def native_start() -> Any:
+            state["gate"].set()
+            return state["pool"]
+
+        return [
+            WorkerSide(
+                "queuekit memory, 1 thread",
+                qk_fill,
+                lambda port, tag: state["qk"].enqueue(JOB, (port, tag)),
+                start=qk_start,
+                stop=lambda q: q.close(),
+            ),
+            WorkerSide(
+                "ThreadPoolExecutor(1)",
+                native_fill,
+                lambda port, tag: state["pool"].submit(_apps.noop, port, tag),
+                start=native_start,
+                stop=lambda pool: pool.shutdown(),
+            ),
+        ]
+
+
+# -- sqlite ---------------------------------------------------------------------------------------
+
+
+class _RawSqlite:
+    """sqlite3 INSERTs of a prepared message into a one-table file (WAL, synchronous=NORMAL,
+    as queuekit's sqlite backend configures): the floor for SQLite batches."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, message TEXT NOT NULL)")
+        self.body = _envelope_bytes().decode()
+
+    def bulk(self) -> Bulk:
+        def run(n: int, batch: int) -> None:
+            for chunk in _batches(n, batch):
+                self.conn.execute("BEGIN IMMEDIATE")
+                self.conn.executemany(
+                    "INSERT INTO jobs (message) VALUES (?)", [(self.body,)] * len(chunk)
+                )
+                self.conn.execute("COMMIT")
+
+        return Bulk("raw sqlite3 executemany, 1 transaction", run)
+
+    def purge(self) -> None:
+        self.conn.execute("DELETE FROM jobs")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class SqliteSuite(Suite):
+    name = "sqlite"
+    modules = ("huey",)
+    native = "huey SqliteHuey task()"
+    drain_absolute = Target("absolute", 1000.0, note="(the sqlite default)")
+
+    def setup(self) -> None:
+        from queuekit.backends.sqlite import SqliteQueue
+
+        self.qk_path = self.workdir / "qk-sqlite.db"
+        self.huey_url = f"sqlite://{self.workdir / 'huey.db'}"
+        self.queue = _apps.collector.register_jobs(SqliteQueue(path=str(self.qk_path)))
+        self.huey = _apps.make_huey(self.huey_url, f"bench-{self.token}")
+        self.task = self.huey.noop
+        self.raw = _RawSqlite(self.workdir / "raw.db")
+
+    def teardown(self) -> None:
+        self.queue.close()
+        self.huey.storage.close()
+        self.raw.close()
+
+    def purge(self) -> None:
+        self.queue.purge()
+        self.huey.flush()
+        self.raw.purge()
+
+    def qk_enqueue(self, n: int) -> None:
+        enqueue = self.queue.enqueue
+        for i in range(n):
+            enqueue(JOB, (0, i))
+
+    def native_enqueue(self, n: int) -> None:
+        task = self.task
+        for i in range(n):
+            task(0, i)
+
+    def qk_bulk(self, n: int, batch: int) -> None:
+        for chunk in _batches(n, batch):
+            self.queue.enqueue_many(JOB, [(0, i) for i in chunk])
+
+    def bulk_baselines(self) -> list[Bulk]:
+        return [self.raw.bulk()]
+
+    def worker_sides(self) -> list[WorkerSide]:
+        def qk_fill(n: int, port: int) -> None:
+            calls = _marked(n, port)
+            for chunk in _batches(n, 500):
+                self.queue.enqueue_many(JOB, [calls[i] for i in chunk])
+
+        def huey_fill(n: int, port: int) -> None:
+            for call in _marked(n, port):
+                self.task(*call)
+
+        return [
+            WorkerSide(
+                "queuekit worker -c 1",
+                qk_fill,
+                lambda port, tag: self.queue.enqueue(JOB, (port, tag)),
+                command=self.qk_worker_command("sqlite", f"sqlite://{self.qk_path}"),
+                purge=self.queue.purge,
+            ),
+            WorkerSide(
+                "huey_consumer -w 1",
+                huey_fill,
+                lambda port, tag: self.task(port, tag),
+                command=[python(), "-m", "huey.bin.huey_consumer", "_apps.huey", "-w", "1"],
+                env={"BENCH_HUEY_URL": self.huey_url, "BENCH_HUEY_NAME": f"bench-{self.token}"},
+                purge=self.huey.flush,
+            ),
+        ]
+
+
+# -- huey -----------------------------------------------------------------------------------------
+
+
+class HueySuite(Suite):
+    modules = ("queuekit_huey", "huey")
+    native = "huey task()"
+    storage = "redis"
+
+    def setup(self) -> None:
+        import queuekit
+
+        self.qk_name = f"bench-{self.token}-qk"
+        self.native_name = f"bench-{self.token}-huey"
+        if self.storage == "redis":
+            self.qk_url = self.native_url = REDIS_URL
+            self.client = redis_client()
+        else:
+            self.qk_url = f"sqlite://{self.workdir / 'qk-huey.db'}"
+            self.native_url = f"sqlite://{self.workdir / 'huey.db'}"
+            self.raw = _RawSqlite(self.workdir / "raw.db")
+        self.queue = _apps.collector.register_jobs(
+            queuekit.create_queue(backend="huey", url=self.qk_url, name=self.qk_name)
+        )
+        self.huey = _apps.make_huey(self.native_url, self.native_name)
+        self.task = self.huey.noop
+
+    def teardown(self) -> None:
+        self.queue.close()
+        self.huey.storage.close()
+        if self.storage == "redis":
+            delete_matching(self.client, f"*{self.token}*")
+            self.client.close()
+        else:
+            self.raw.close()
+
+    def purge(self) -> None:
+        if self.storage == "redis":
+            delete_matching(self.client, f"*{self.token}*")
+        else:
+            self.queue.huey.flush()  # type: ignore[attr-defined]
+            self.huey.flush()
+            self.raw.purge()
+
+    def qk_enqueue(self, n: int) -> None:
+        enqueue = self.queue.enqueue
+        for i in range(n):
+            enqueue(JOB, (0, i))
+
+    def native_enqueue(self, n: int) -> None:
+        task = self.task
+        for i in range(n):
+            task(0, i)
+
+    def qk_bulk(self, n: int, batch: int) -> None:
+        for chunk in _batches(n, batch):
+            self.queue.enqueue_many(JOB, [(0, i) for i in chunk])
+
+    def bulk_baselines(self) -> list[Bulk]:
+        if self.storage == "redis":
+            return [raw_lpush(self.client, f"bench-{self.token}-raw")]
+        return [self.raw.bulk()]
+
+    def worker_sides(self) -> list[WorkerSide]:
+        def qk_fill(n: int, port: int) -> None:
+            calls = _marked(n, port)
+            for chunk in _batches(n, 500):
+                self.queue.enqueue_many(JOB, [calls[i] for i in chunk])
+
+        def huey_fill(n: int, port: int) -> None:
+            for call in _marked(n, port):
+                self.task(*call)
+
+        return [
+            WorkerSide(
+                "queuekit worker -c 1",
+                qk_fill,
+                lambda port, tag: self.queue.enqueue(JOB, (port, tag)),
+                command=self.qk_worker_command("huey", self.qk_url, f"name={self.qk_name}"),
+                purge=self.purge,
+            ),
+            WorkerSide(
+                "huey_consumer -w 1",
+                huey_fill,
+                lambda port, tag: self.task(port, tag),
+                command=[python(), "-m", "huey.bin.huey_consumer", "_apps.huey", "-w", "1"],
+                env={"BENCH_HUEY_URL": self.native_url, "BENCH_HUEY_NAME": self.native_name},
+                purge=self.purge,
+            ),
+        ]
+
+
+class HueyRedisSuite(HueySuite):
+    name = "huey-redis"
+    modules = (*HueySuite.modules, "redis")
+    services = ("redis",)
+    native = "huey PriorityRedisExpireHuey task()"
+    bulk_absolute = Target("absolute", 20_000.0)
+
+
+class HueySqliteSuite(HueySuite):
+    name = "huey-sqlite"
+    storage = "sqlite"
+    native = "huey SqliteHuey task()"
+
+
+# -- rq -------------------------------------------------------------------------------------------
+
+
+class RqSuite(Suite):
+    name = "rq"
+    modules = ("queuekit_rq", "rq", "redis")
+    services = ("redis",)
+    native = "rq Queue.enqueue (JSON serializer)"
+
+    def setup(self) -> None:
+        from queuekit_rq import RqQueue
+        from rq import Queue
+        from rq.serializers import JSONSerializer
+
+        self.client = redis_client()
+        self.qk_name = f"bench-{self.token}-qk"
+        self.native_name = f"bench-{self.token}-rq"
+        self.queue = _apps.collector.register_jobs(
+            RqQueue(url=REDIS_URL, default_queue=self.qk_name, worker_class="rq.SimpleWorker")
+        )
+        self.rq = Queue(self.native_name, connection=self.client, serializer=JSONSerializer)
+        self.Queue = Queue
+
+    def teardown(self) -> None:
+        self.purge()
+        for start in range(0, len(self.ids), 500):
+            keys = []
+            for job_id in self.ids[start : start + 500]:
+                keys += [f"rq:job:{job_id}", f"rq:results:{job_id}"]
+            self.client.unlink(*keys)
+        delete_matching(self.client, f"*{self.token}*")
+        self.client.srem("rq:queues", f"rq:queue:{self.qk_name}", f"rq:queue:{self.native_name}")
+        self.queue.close()
+        self.client.close()
+
+    def purge(self) -> None:
+        self.queue.rq_queue().empty()
+        self.rq.empty()
+        delete_matching(self.client, f"bench-{self.token}-raw")
+
+    def qk_enqueue(self, n: int) -> None:
+        enqueue = self.queue.enqueue
+        for i in range(n):
+            enqueue(JOB, (0, i))
+
+    def native_enqueue(self, n: int) -> None:
+        enqueue = self.rq.enqueue
+        for i in range(n):
+            enqueue("_apps.noop", 0, i)
+
+    def qk_bulk(self, n: int, batch: int) -> None:
+        for chunk in _batches(n, batch):
+            self.queue.enqueue_many(JOB, [(0, i) for i in chunk])
+
+    def bulk_baselines(self) -> list[Bulk]:
+        prepare = self.Queue.prepare_data
+
+        def native(n: int, batch: int) -> None:
+            for chunk in _batches(n, batch):
+                self.rq.enqueue_many([prepare("_apps.noop", (0, i)) for i in chunk])
+
+        return [
+            Bulk("rq Queue.enqueue_many", native, Target("ratio", 1.0)),
+            raw_lpush(self.client, f"bench-{self.token}-raw"),
+        ]
+
+    def worker_sides(self) -> list[WorkerSide]:
+        prepare = self.Queue.prepare_data
+
+        def qk_fill(n: int, port: int) -> None:
+            calls = _marked(n, port)
+            for chunk in _batches(n, 500):
+                self.ids += self.queue.enqueue_many(JOB, [calls[i] for i in chunk])
+
+        def rq_fill(n: int, port: int) -> None:
+            calls = _marked(n, port)
+            for chunk in _batches(n, 500):
+                jobs = self.rq.enqueue_many([prepare("_apps.noop", calls[i]) for i in chunk])
+                self.ids += [job.id for job in jobs]
+
+        def qk_probe(port: int, tag: int) -> None:
+            self.ids.append(self.queue.enqueue(JOB, (port, tag)))
+
+        def rq_probe(port: int, tag: int) -> None:
+            self.ids.append(self.rq.enqueue("_apps.noop", port, tag).id)
+
+        rq = str(Path(python()).with_name("rq"))
+        return [
+            WorkerSide(
+                "queuekit worker -c 1 (SimpleWorker)",
+                qk_fill,
+                qk_probe,
+                command=self.qk_worker_command(
+                    "rq",
+                    REDIS_URL,
+                    f"default_queue={self.qk_name}",
+                    "worker_class=rq.SimpleWorker",
+                ),
+                purge=self.purge,
+            ),
+            WorkerSide(
+                "rq worker -w SimpleWorker",
+                rq_fill,
+                rq_probe,
+                command=[
+                    rq,
+                    "worker",
+                    "--url",
+                    REDIS_URL,
+                    "-w",
+                    "rq.SimpleWorker",
+                    "-S",
+                    "json",
+                    "-q",
+                    self.native_name,
+                ],
+                purge=self.purge,
+            ),
+        ]
+
+
+# -- celery ---------------------------------------------------------------------------------------
+
+
+def _celery_command(broker: str, queue: str) -> tuple[list[str], dict[str, str]]:
+    command = [python(), "-m", "celery", "-A", "_apps:celery_app", "worker", "-c", "1"]
+    command += ["-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    command += ["--loglevel", "WARNING"]
+    return command, {"BENCH_CELERY_BROKER": broker, "BENCH_CELERY_QUEUE": queue}
+
+
+def _purge_queues(conn_factory: Callable[[], Any], names: list[str]) -> None:
+    with conn_factory() as conn:
+        channel = conn.channel()
+        for name in names:
+            with contextlib.suppress(Exception):
+                channel.queue_purge(name)
+
+
+def _delete_amqp(queues: list[str], exchanges: list[str]) -> None:
+    from kombu import Connection
+
+    with Connection(AMQP_URL) as conn:
+        for name in queues:
+            with contextlib.suppress(Exception):
+                conn.channel().queue_delete(name)
+        for name in exchanges:
+            with contextlib.suppress(Exception):
+                conn.channel().exchange_delete(name)
+
+
+class CelerySuite(Suite):
+    modules = ("queuekit_celery", "celery")
+    native = "celery task.delay()"
+    broker = REDIS_URL
+
+    def setup(self) -> None:
+        import queuekit
+
+        self.prefix = f"bench-{self.token}-qk-"
+        self.qk_name = f"{self.prefix}default"
+        self.native_name = f"bench-{self.token}-celery"
+        self.queue = _apps.collector.register_jobs(
+            queuekit.create_queue(backend="celery", url=self.broker, queue_prefix=self.prefix)
+        )
+        self.app = _apps.make_celery(self.broker, self.native_name)
+        self.task = self.app.tasks[JOB]
+        self.raw_close: Callable[[], None] = lambda: None
+        if self.broker == REDIS_URL:
+            self.client = redis_client()
+            self.raw = raw_lpush(self.client, f"bench-{self.token}-raw")
+        else:
+            self.raw, self.raw_close = raw_amqp(f"bench-{self.token}-raw")
+        self.qk_enqueue(1)  # declare the queues, open the pools
+        self.native_enqueue(1)
+        self.purge()
+
+    def teardown(self) -> None:
+        self.purge()
+        self.raw_close()
+        self.queue.close()
+        self.app.close()
+        if self.broker == REDIS_URL:
+            delete_matching(self.client, f"*{self.token}*")
+            self.client.close()
+        else:
+            names = [self.qk_name, self.native_name]
+            _delete_amqp(names, names)
+
+    def purge(self) -> None:
+        _purge_queues(self.app.connection_for_write, [self.qk_name, self.native_name])
+        if self.broker == REDIS_URL:
+            delete_matching(self.client, f"bench-{self.token}-raw")
+
+    def qk_enqueue(self, n: int) -> None:
+        enqueue = self.queue.enqueue
+        for i in range(n):
+            enqueue(JOB, (0, i))
+
+    def native_enqueue(self, n: int) -> None:
+        delay = self.task.delay
+        for i in range(n):
+            delay(0, i)
+
+    def qk_bulk(self, n: int, batch: int) -> None:
+        for chunk in _batches(n, batch):
+            self.queue.enqueue_many(JOB, [(0, i) for i in chunk])
+
+    def _native_batch(self, calls: list[tuple[int, int]]) -> None:
+        with self.app.producer_or_acquire() as producer:
+            for call in calls:
+                self.task.apply_async(call, producer=producer)
+
+    def bulk_baselines(self) -> list[Bulk]:
+        def native(n: int, batch: int) -> None:
+            for chunk in _batches(n, batch):
+                self._native_batch([(0, i) for i in chunk])
+
+        return [Bulk("celery apply_async, one producer", native), self.raw]
+
+    def worker_sides(self) -> list[WorkerSide]:
+        def qk_fill(n: int, port: int) -> None:
+            calls = _marked(n, port)
+            for chunk in _batches(n, 500):
+                self.queue.enqueue_many(JOB, [calls[i] for i in chunk])
+
+        def native_fill(n: int, port: int) -> None:
+            self._native_batch(_marked(n, port))
+
+        command, env = _celery_command(self.broker, self.native_name)
+        return [
+            WorkerSide(
+                "queuekit worker -c 1 (prefork)",
+                qk_fill,
+                lambda port, tag: self.queue.enqueue(JOB, (port, tag)),
+                command=self.qk_worker_command(
+                    "celery", self.broker, f"queue_prefix={self.prefix}"
+                ),
+                purge=self.purge,
+            ),
+            WorkerSide(
+                "celery worker -c 1 (prefork)",
+                native_fill,
+                lambda port, tag: self.task.delay(port, tag),
+                command=command,
+                env=env,
+                purge=self.purge,
+            ),
+        ]
+
+
+class CeleryRedisSuite(CelerySuite):
+    name = "celery-redis"
+    modules = (*CelerySuite.modules, "redis")
+    services = ("redis",)
+
+
+class CeleryAmqpSuite(CelerySuite):
+    name = "celery-rabbitmq"
+    services = ("rabbitmq",)
+    broker = AMQP_URL
+    bulk_over_single = Target("ratio", 5.0)
+
+
+# -- kombu ----------------------------------------------------------------------------------------
+
+
+class KombuSuite(Suite):
+    modules = ("queuekit_kombu", "kombu")
+    url = AMQP_URL
+    native = "kombu Producer.publish"
+
+    @property
+    def amqp(self) -> bool:
+        return self.url.startswith("amqp")
+
+    def setup(self) -> None:
+        from kombu import Connection, Producer
+
+        import queuekit
+
+        self.namespace = f"bench-{self.token}-qk"
+        self.qk_name = f"{self.namespace}.default"
+        self.native_name = f"bench-{self.token}-kombu"
+        self.queue = _apps.collector.register_jobs(
+            queuekit.create_queue(backend="kombu", url=self.url, namespace=self.namespace)
+        )
+        options = {"confirm_publish": True} if self.amqp else {}
+        self.conn = Connection(self.url, transport_options=options)
+        self.producer = Producer(self.conn)
+        self.exchange, self.native_queue = _apps.kombu_entities(self.url, self.native_name)
+        self.producer.maybe_declare(self.native_queue)
+        self.raw_close: Callable[[], None] = lambda: None
+        if self.amqp:
+            self.raw, self.raw_close = raw_amqp(f"bench-{self.token}-raw")
+            self.celery_name = f"bench-{self.token}-celery"
+            self.celery = _apps.make_celery(self.url, self.celery_name)
+        else:
+            self.client = redis_client()
+            self.raw = raw_lpush(self.client, f"bench-{self.token}-raw")
+        self.qk_enqueue(1)
+        self.native_enqueue(1)
+        self.purge()
+
+    def _conn(self) -> Any:
+        from kombu import Connection
+
+        return Connection(self.url)
+
+    def teardown(self) -> None:
+        self.purge()
+        self.raw_close()
+        self.queue.close()
+        self.conn.release()
+        if self.amqp:
+            self.celery.close()
+            queues = [self.qk_name, f"{self.namespace}.dead", self.native_name, self.celery_name]
+            exchanges = [self.namespace, f"{self.namespace}.dlx", f"{self.namespace}.delay"]
+            _delete_amqp(queues, [*exchanges, self.native_name, self.celery_name])
+        else:
+            delete_matching(self.client, f"*{self.token}*")
+            self.client.close()
+
+    def purge(self) -> None:
+        names = [self.qk_name, self.native_name]
+        if self.amqp:
+            names.append(self.celery_name)
+        _purge_queues(self._conn, names)
+        if not self.amqp:
+            delete_matching(self.client, f"bench-{self.token}-raw")
+
+    def qk_enqueue(self, n: int) -> None:
+        enqueue = self.queue.enqueue
+        for i in range(n):
+            enqueue(JOB, (0, i))
+
+    def _publish(self, port: int, tag: int) -> None:
+        self.producer.publish(
+            {"job": JOB, "args": [port, tag]},
+            exchange=self.exchange,
+            routing_key=self.native_name,
+            serializer="json",
+            delivery_mode=2,
+        )
+
+    def native_enqueue(self, n: int) -> None:
+        publish = self._publish
+        for i in range(n):
+            publish(0, i)
+
+    def qk_bulk(self, n: int, batch: int) -> None:
+        for chunk in _batches(n, batch):
+            self.queue.enqueue_many(JOB, [(0, i) for i in chunk])
+
+    def bulk_baselines(self) -> list[Bulk]:
+        if self.amqp:
+            return [self.raw]
+
+        def native(n: int, batch: int) -> None:
+            for chunk in _batches(n, batch):
+                with self.producer.batch():
+                    for i in chunk:
+                        self._publish(0, i)
+
+        return [Bulk("kombu Producer.batch()", native), self.raw]
+
+    def worker_sides(self) -> list[WorkerSide]:
+        def qk_fill(n: int, port: int) -> None:
+            calls = _marked(n, port)
+            for chunk in _batches(n, 500):
+                self.queue.enqueue_many(JOB, [calls[i] for i in chunk])
+
+        def native_fill(n: int, port: int) -> None:
+            for call in _marked(n, port):
+                self._publish(*call)
+
+        sides = [
+            WorkerSide(
+                "queuekit worker -c 1",
+                qk_fill,
+                lambda port, tag: self.queue.enqueue(JOB, (port, tag)),
+                command=self.qk_worker_command("kombu", self.url, f"namespace={self.namespace}"),
+                purge=self.purge,
+            ),
+            WorkerSide(
+                "kombu Consumer loop, prefetch 4",
+                native_fill,
+                self._publish,
+                command=[python(), "_apps.py", "kombu-worker"],
+                env={"BENCH_KOMBU_URL": self.url, "BENCH_KOMBU_QUEUE": self.native_name},
+                purge=self.purge,
+            ),
+        ]
+        if self.amqp:
+            task = self.celery.tasks[JOB]
+
+            def celery_fill(n: int, port: int) -> None:
+                with self.celery.producer_or_acquire() as producer:
+                    for call in _marked(n, port):
+                        task.apply_async(call, producer=producer)
+
+            command, env = _celery_command(self.url, self.celery_name)
+            sides.append(
+                WorkerSide(
+                    "celery worker -c 1 (prefork)",
+                    celery_fill,
+                    lambda port, tag: task.delay(port, tag),
+                    command=command,
+                    env=env,
+                    purge=self.purge,
+                )
+            )
+        return sides
+
+    def worker_targets(self) -> list[Target | None]:
+        return [DRAIN_TARGET, Target("ratio", 2.0)]
+
+
+class KombuAmqpSuite(KombuSuite):
+    name = "kombu-rabbitmq"
+    services = ("rabbitmq",)
+    native = "kombu Producer.publish, confirms"
+    bulk_over_single = Target("ratio", 5.0)
+
+
+class KombuRedisSuite(KombuSuite):
+    name = "kombu-redis"
+    modules = (*KombuSuite.modules, "redis")
+    services = ("redis",)
+    url = REDIS_URL
+    bulk_absolute = Target("absolute", 20_000.0)
+
+
+SUITES: list[type[Suite]] = [
+    MemorySuite,
+    SqliteSuite,
+    HueyRedisSuite,
+    HueySqliteSuite,
+    RqSuite,
+    CeleryRedisSuite,
+    CeleryAmqpSuite,
+    KombuAmqpSuite,
+    KombuRedisSuite,
+]
+
+
+# -- running one suite ----------------------------------------------------------------------------
+
+
+def run_suite(
+    suite: Suite, sizes: Sizes, report: Report, log: Callable[[str], None], marks: Marks
+) -> None:
+    """Measure one backend: enqueue and batches in one interleaved loop, then the workers."""
+    name = suite.name
+    log(f"{name}:")
+    try:
+        suite.setup()
+    except Exception as exc:
+        report.add(Row(name, "setup", "", HIGHER, status=f"error: {exc!r}"[:200]))
+        log(f"  setup failed: {exc!r}")
+        return
+    try:
+        _rates(suite, sizes, report, log)
+        _workers(suite, sizes, report, log, marks)
+    finally:
+        try:
+            suite.teardown()
+        except Exception as exc:
+            log(f"  teardown failed: {exc!r}")
+
+
+def _rates(suite: Suite, sizes: Sizes, report: Report, log: Callable[[str], None]) -> None:
+    name, n, bulk_n, batch = suite.name, sizes.enqueue, sizes.bulk, sizes.batch
+    baselines = suite.bulk_baselines()
+
+    def side(run: Callable[[], None], count: int) -> Callable[[], float]:
+        def measure() -> float:
+            rate = timed(count, run)
+            suite.purge()
+            return rate
+
+        return measure
+
+    sides: dict[str, Callable[[], float]] = {
+        "queuekit": side(lambda: suite.qk_enqueue(n), n),
+        "native": side(lambda: suite.native_enqueue(n), n),
+        "queuekit batch": side(lambda: suite.qk_bulk(bulk_n, batch), bulk_n),
+    }
+    for baseline in baselines:
+        sides[baseline.label] = side(lambda b=baseline: b.run(bulk_n, batch), bulk_n)  # type: ignore[misc]
+    log(f"  enqueue {n:,} one at a time, and {bulk_n:,} in batches of {batch}:")
+    try:
+        rates = interleave(sides, sizes.rounds, log)
+    except Exception as exc:
+        report.add(Row(name, "enqueue", "", HIGHER, status=f"error: {exc!r}"[:200]))
+        log(f"  failed: {exc!r}")
+        return
+    us = {key: [1e6 / r for r in values] for key, values in rates.items()}
+    compare(
+        report,
+        name,
+        "enqueue, one at a time",
+        "us/call",
+        LOWER,
+        us["queuekit"],
+        us["native"],
+        suite.native,
+        suite.enqueue_target,
+    )
+    measure = f"enqueue_many x{batch}"
+    for baseline in baselines:
+        compare(
+            report,
+            name,
+            measure,
+            "jobs/s",
+            HIGHER,
+            rates["queuekit batch"],
+            rates[baseline.label],
+            baseline.label,
+            baseline.target,
+        )
+    if suite.bulk_absolute is not None:
+        compare(
+            report,
+            name,
+            measure,
+            "jobs/s",
+            HIGHER,
+            rates["queuekit batch"],
+            None,
+            "(absolute)",
+            suite.bulk_absolute,
+        )
+    if suite.bulk_over_single is not None:
+        compare(
+            report,
+            name,
+            measure,
+            "jobs/s",
+            HIGHER,
+            rates["queuekit batch"],
+            rates["queuekit"],
+            "queuekit enqueue, one at a time",
+            suite.bulk_over_single,
+        )
+
+
+def _workers(
+    suite: Suite, sizes: Sizes, report: Report, log: Callable[[str], None], marks: Marks
+) -> None:
+    name = suite.name
+    sides = suite.worker_sides()
+    if not sides:
+        return
+    n, samples = sizes.drain, sizes.samples
+
+    def measure(side: WorkerSide) -> Callable[[], Any]:
+        if side.command is not None:
+            control = subprocess_worker(side.command, side.env)
+        else:
+            assert side.start is not None and side.stop is not None
+            control = {
+                "start": side.start,
+                "stop": side.stop,
+                "alive": lambda handle: True,
+                "rss": lambda handle: None,
+            }
+
+        def run() -> Any:
+            try:
+                return worker_round(
+                    side.fill,
+                    control["start"],
+                    side.probe,
+                    marks,
+                    n,
+                    samples,
+                    control["rss"],
+                    control["stop"],
+                    control["alive"],
+                )
+            finally:
+                side.purge()
+
+        return run
+
+    log(f"  drain {n:,} no-op jobs with one worker, then {samples} probes of the idle worker:")
+    runs: dict[str, list[Any]] = {side.label: [] for side in sides}
+    try:
+        for index in range(sizes.worker_rounds):
+            order = sides if index % 2 == 0 else sides[::-1]
+            for side in order:
+                runs[side.label].append(measure(side)())
+            shown = ", ".join(
+                f"{label} {r[-1].drain:,.0f}/s, {statistics_median(r[-1].latencies):.2f} ms"
+                for label, r in runs.items()
+            )
+            log(f"    round {index + 1}: {shown}")
+    except Exception as exc:
+        report.add(Row(name, "worker", "", HIGHER, status=f"error: {exc}"[:300]))
+        log(f"  failed: {exc}")
+        return
+    ours = runs[sides[0].label]
+    targets = suite.worker_targets()
+    for side, target in zip(sides[1:], targets, strict=False):
+        theirs = runs[side.label]
+        compare(
+            report,
+            name,
+            "drain, 1 worker process",
+            "jobs/s",
+            HIGHER,
+            [r.drain for r in ours],
+            [r.drain for r in theirs],
+            side.label,
+            target,
+        )
+    if suite.drain_absolute is not None:
+        compare(
+            report,
+            name,
+            "drain, 1 worker process",
+            "jobs/s",
+            HIGHER,
+            [r.drain for r in ours],
+            None,
+            "(absolute)",
+            suite.drain_absolute,
+        )
+    native = sides[1]
+    theirs = runs[native.label]
+    compare(
+        report,
+        name,
+        "latency, idle worker, median",
+        "ms",
+        LOWER,
+        [statistics_median(r.latencies) for r in ours],
+        [statistics_median(r.latencies) for r in theirs],
+        native.label,
+    )
+    compare(
+        report,
+        name,
+        "latency, idle worker, p99",
+        "ms",
+        LOWER,
+        [p99(r.latencies) for r in ours],
+        [p99(r.latencies) for r in theirs],
+        native.label,
+    )
+    if ours[0].rss is not None:
+        compare(
+            report,
+            name,
+            "worker idle RSS",
+            "MiB",
+            LOWER,
+            [r.rss for r in ours],
+            [r.rss for r in theirs],
+            native.label,
+        )
+
+
+def statistics_median(values: list[float]) -> float:
+    import statistics
+
+    return statistics.median(values)
+
+
+# -- import time ----------------------------------------------------------------------------------
+
+
+def run_import(sizes: Sizes, report: Report, log: Callable[[str], None]) -> None:
+    """``import queuekit`` in fresh interpreters: perf_counter around the import."""
+    import subprocess
+
+    code = "import time; t = time.perf_counter(); import queuekit; print(time.perf_counter() - t)"
+    samples = []
+    for _ in range(sizes.imports):
+        out = subprocess.run(
+            [python(), "-c", code], capture_output=True, text=True, check=True, cwd="/"
+        )
+        samples.append(float(out.stdout) * 1000)
+    log(f"core: import queuekit: {[round(s, 1) for s in samples]} ms")
+    compare(
+        report,
+        "core",
+        "import queuekit, fresh process",
+        "ms",
+        LOWER,
+        samples,
+        None,
+        "",
+        Target("absolute", 30.0),
+    )
+
+
+@contextlib.contextmanager
+def workdir() -> Any:
+    path = Path(tempfile.mkdtemp(prefix="queuekit-bench-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def versions() -> dict[str, str]:
+    """Python and engine versions (installed ones)."""
+    from importlib import metadata
+
+    found = {"python": sys.version.split()[0]}
+    for dist in ("queuekit", "huey", "rq", "celery", "kombu", "redis", "amqp"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[dist] = metadata.version(dist)
+    return found
+
+
+def server_versions() -> dict[str, str]:
+    """Redis and RabbitMQ server versions, where they answer."""
+    found: dict[str, str] = {}
+    with contextlib.suppress(Exception):
+        client = redis_client()
+        found["redis-server"] = str(client.info("server")["redis_version"])
+        client.close()
+    with contextlib.suppress(Exception):
+        from kombu import Connection
+
+        with Connection(AMQP_URL, connect_timeout=2) as conn:
+            conn.connect()
+            props = conn.connection.server_properties
+            found["rabbitmq"] = str(props.get("version", "?"))
+    return found
+
+
+__all__ = ["FULL", "QUICK", "SUITES", "Sizes", "Suite", "run_import", "run_suite"]
