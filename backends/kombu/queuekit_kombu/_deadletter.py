@@ -96,7 +96,7 @@ class DeadLetterStore(FailedStore):
                 failed_at = when.timestamp()
         envelope: Envelope | None = None
         try:
-            envelope = Envelope.decode(body)
+            envelope = Envelope.decode(body, self.queue.codec)
         except InvalidMessage as exc:
             error = ErrorInfo("InvalidMessage", str(exc))
         else:

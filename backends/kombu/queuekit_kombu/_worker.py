@@ -192,7 +192,9 @@ class _Consumer:
     def _handle(self, message: Any, channel: Any) -> None:
         body = _body(message)
         try:
-            envelope = Envelope.decode(body)
+            # With the queue's codec: an unsigned or forged envelope (secret_key set) or an
+            # oversized one is refused here, before anything runs.
+            envelope = Envelope.decode(body, self.queue.codec)
         except InvalidMessage:
             self._refuse(message, self.queue.process(body))
             return
