@@ -10,7 +10,7 @@ import heapq
 import itertools
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -85,6 +85,9 @@ class MemoryQueue(BaseQueue):
         self._scheduled: list[tuple[float, int, int, str, bytes]] = []
         self._waiting: dict[str, int] = {}  # queue name -> jobs ready or scheduled
         self._results: OrderedDict[str, JobResult] = OrderedDict()
+        # Ids in the order their jobs finished: _prune drops from the left without scanning
+        # every result (a scan per enqueue made a backlog of 10,000+ jobs quadratic).
+        self._finished: deque[str] = deque()
         self._running = 0
         self._canceled: set[str] = set()  # canceled ids still in a heap; skipped when popped
         self._threads: list[threading.Thread] = []
@@ -153,8 +156,12 @@ class MemoryQueue(BaseQueue):
         excess = len(self._results) - self.options["max_results"]
         if excess <= 0:
             return
-        for job_id in [k for k, r in self._results.items() if r.finished][:excess]:
-            del self._results[job_id]
+        while excess > 0 and self._finished:
+            job_id = self._finished.popleft()
+            result = self._results.get(job_id)
+            if result is not None and result.finished:  # not one re-queued since
+                del self._results[job_id]
+                excess -= 1
 
     # -- results --------------------------------------------------------------------------------
 
@@ -186,6 +193,7 @@ class MemoryQueue(BaseQueue):
                 result, status=JobStatus.CANCELED, finished_at=_now_dt()
             )
             self._canceled.add(job_id)
+            self._finished.append(job_id)
             self._waiting[result.queue] -= 1
             self._cond.notify_all()
             return True
@@ -226,6 +234,7 @@ class MemoryQueue(BaseQueue):
             if outcome.job_id is not None:
                 self._results[outcome.job_id] = outcome.to_result(self)
                 self._results.move_to_end(outcome.job_id)
+                self._finished.append(outcome.job_id)
             self._cond.notify_all()
 
     def _release_due(self) -> float | None:
