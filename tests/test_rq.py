@@ -591,3 +591,38 @@ def test_unreachable_redis_is_a_clear_bounded_error() -> None:
     assert done.returncode == 2
     assert "Cannot enqueue: Redis at redis://user:***@127.0.0.1:1/2" in done.stderr
     assert "s3cret" not in done.stderr + done.stdout
+
+
+# -- the distribution ------------------------------------------------------------------------
+
+
+def test_wheel_declares_the_backend_and_its_engine(tmp_path: Path) -> None:
+    """The queuekit-rq wheel ships the typed package only, requires queuekit, rq and redis with
+    lower bounds, and declares `rq` in the queuekit.backends entry-point group."""
+    import zipfile
+    from email.parser import Parser
+
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"),
+            *("-w", str(tmp_path), str(TESTS.parent / "backends" / "rq")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("queuekit_rq-0.1.0-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = Parser().parsestr(archive.read("queuekit_rq-0.1.0.dist-info/METADATA").decode())
+        entry_points = archive.read("queuekit_rq-0.1.0.dist-info/entry_points.txt").decode()
+    assert "queuekit_rq/py.typed" in names and "queuekit_rq/worker.py" in names
+    assert not [n for n in names if not n.startswith(("queuekit_rq/", "queuekit_rq-0.1.0"))]
+    assert (metadata["Name"], metadata["Version"]) == ("queuekit-rq", "0.1.0")
+    assert sorted(metadata.get_all("Requires-Dist") or []) == [
+        "queuekit",
+        "redis>=5.0.1",
+        "rq>=3.0",
+    ]
+    assert "[queuekit.backends]\nrq = queuekit_rq:RqQueue" in entry_points
