@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 # First, so that rq's key prefix for this test run is set before rq is imported.
-from test_rq_jobs import HOLD, HOLD_RETRIED, RQ_PREFIX, SQUARE, WHERE, clean
+from test_rq_jobs import HOLD, HOLD_RETRIED, RQ_PREFIX, SQUARE, STUBBORN, WHERE, clean
 from test_rq_jobs import collector as rq_jobs
 
 # isort: split
@@ -183,6 +184,29 @@ def test_delay_is_scheduled_exactly_and_cancel_takes_it_back(
     assert job_id in CanceledJobRegistry("default", connection=client)
     assert queue.get_result(job_id).status is JobStatus.CANCELED
     assert queue.cancel(job_id) is False
+
+
+def test_callable_backoff_sets_rq_retry_intervals_from_the_worker(
+    queue: RqQueue, client: redis.Redis, tmp_path: Path
+) -> None:
+    """A callable backoff is unknown at enqueue (rq's intervals start at 0); the runtime in the
+    work horse sets each one before rq reschedules: 0.3 s, then 0.6 s."""
+    path = tmp_path / "runs"
+    job_id = queue.enqueue(STUBBORN, [str(path)])
+    job = Job.fetch(job_id, connection=client, serializer=JSONSerializer)
+    assert (job.retries_left, job.retry_intervals) == (2, [0.0, 0.0])
+    with rq_worker():
+        result = queue.get_result(job_id).with_backend(queue).wait(timeout=30)
+    assert (result.status, result.attempts) == (JobStatus.FAILED, 3)
+    assert result.error is not None and (result.error.type, result.error.message) == (
+        "OSError",
+        "stubborn",
+    )
+    job = Job.fetch(job_id, connection=client, serializer=JSONSerializer)
+    assert job.retry_intervals == [0.3, 0.6]
+    starts = [float(line) for line in lines(path)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert len(starts) == 3 and gaps[0] >= 0.3 - 0.05 and gaps[1] >= 0.6 - 0.05, gaps
 
 
 def test_rq_statuses_map_onto_queuekit_statuses(queue: RqQueue, client: redis.Redis) -> None:

@@ -33,8 +33,8 @@ def clean(client: Any) -> None:
 collector = JobCollector()
 
 PREFIX = "rqtest."
-SQUARE, HOLD, HOLD_RETRIED, WHERE = (
-    PREFIX + n for n in ("square", "hold", "hold_retried", "where")
+SQUARE, HOLD, HOLD_RETRIED, WHERE, STUBBORN = (
+    PREFIX + n for n in ("square", "hold", "hold_retried", "where", "stubborn")
 )
 
 
@@ -53,6 +53,13 @@ def hold(path: str, seconds: float) -> int:
     return os.getpid()
 
 
+def stubborn(path: str) -> None:
+    """Stamp the run's start time on ``path``, then fail."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{time.time()!r}\n")
+    raise OSError("stubborn")
+
+
 def where() -> int:
     """The pid of the process running the job."""
     return os.getpid()
@@ -63,3 +70,7 @@ collector.register_job(HOLD, hold)
 # rq holds retries for this one: a run killed mid-job would be re-run by rq, unless queuekit stops it.
 collector.register_job(HOLD_RETRIED, hold, (), {"retries": 2, "backoff": 0.0})
 collector.register_job(WHERE, where)
+# A callable backoff: rq cannot know the delays at enqueue; the worker's runtime sets each one.
+collector.register_job(
+    STUBBORN, stubborn, (), {"retries": 2, "backoff": lambda attempt, exc: 0.3 * attempt}
+)
