@@ -273,7 +273,10 @@ def connect(database: str) -> Any:
         from .backends.sqlite import path_from_url
 
         return sqlite3.connect(
-            path_from_url(f"sqlite://{rest}"), isolation_level=None, check_same_thread=False
+            path_from_url(f"sqlite://{rest}"),
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=30.0,  # wait for the application's write transactions, as they wait for ours
         )
     url = f"postgresql://{rest}"
     for driver in ("psycopg", "psycopg2"):

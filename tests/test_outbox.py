@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -133,6 +134,32 @@ def test_rows_of_each_queue_arrive_in_enqueue_order(tmp_path: Path, target: Base
     rows = target_rows(target)
     assert [args[1] for q, _, args in rows if q == "even"] == [0, 2, 4, 6, 8, 10]
     assert [args[1] for q, _, args in rows if q == "odd"] == [1, 3, 5, 7, 9, 11]
+
+
+def test_two_sqlite_relays_take_turns_without_duplicates(tmp_path: Path, target: BaseQueue) -> None:
+    """Two relays on one SQLite outbox (BEGIN IMMEDIATE per batch), run at once on threads,
+    deliver every job exactly once and keep each queue's order."""
+    conn = app_db(tmp_path / "app.db")
+    outbox = Outbox(target)
+    with conn:
+        for i in range(300):
+            outbox.enqueue(conn, RECORD, ["x", i], queue=f"q{i % 3}")
+    relays = [Relay(target, f"sqlite:///{tmp_path / 'app.db'}", batch=7) for _ in range(2)]
+    counts: list[int] = []
+    threads = [
+        threading.Thread(target=lambda r=relay: counts.append(r.run_once()[0])) for relay in relays
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for relay in relays:
+        relay.close()
+    assert sum(counts) == 300
+    rows = target_rows(target)
+    assert len({job_id for _, job_id, _ in rows}) == 300
+    for index in range(3):
+        assert [args[1] for q, _, args in rows if q == f"q{index}"] == list(range(index, 300, 3))
 
 
 def test_crash_after_send_redelivers_the_same_job_id(
