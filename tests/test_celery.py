@@ -45,13 +45,31 @@ MARKED, STUBBORN, RECORD = (
 )
 
 
-def flush_redis() -> None:
-    """Empty db 3; queues created afterwards re-declare kombu's binding keys."""
+@pytest.fixture
+def ns() -> Iterator[str]:
+    """A per-test name: prefix of the Celery queues and of every key the test writes to Redis
+    db 3, which are deleted afterwards (db 3 is never flushed, so concurrent runs never meet)."""
     import redis
 
+    name = f"celery-{uuid.uuid4().hex[:10]}"
+    yield name
     client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
+    keys = list(client.scan_iter(f"*{name}*", count=1000))
+    if keys:
+        client.delete(*keys)
     client.close()
+
+
+def options_for(ns: str, url: str = REDIS_URL, **extra: Any) -> dict[str, Any]:
+    """Queue options with results in db 3, everything named under ``ns``."""
+    return {
+        "url": url,
+        "result_backend": REDIS_URL,
+        "queue_prefix": f"{ns}.",
+        "key_prefix": f"{ns}:queuekit",
+        "result_backend_transport_options": json.dumps({"global_keyprefix": f"{ns}:"}),
+        **extra,
+    }
 
 
 def delete_amqp(prefix: str, names: tuple[str, ...] = ("default", "other")) -> None:
@@ -248,19 +266,18 @@ def test_acks_late_declares_at_least_once() -> None:
 
 
 @pytest.mark.redis
-def test_redis_wire_is_json_and_priority_is_inverted() -> None:
+def test_redis_wire_is_json_and_priority_is_inverted(ns: str) -> None:
     """Raw Redis bytes: a JSON Celery message whose argument is the envelope; queuekit's
     priority 9 lands in kombu's highest list (its 0), priority 0 in its lowest (9)."""
     import redis
 
-    flush_redis()
-    queue = make_queue(url=REDIS_URL, result_backend=REDIS_URL)
+    queue = make_queue(**options_for(ns))
     client = redis.Redis.from_url(REDIS_URL)
     try:
         high = queue.enqueue(ECHO, [1, {"__type__": "datetime", "__value__": "x"}], priority=9)
         low = queue.enqueue(ECHO, ["low"])
-        raw_high = client.lrange("default", 0, -1)
-        raw_low = client.lrange("default\x06\x169", 0, -1)
+        raw_high = client.lrange(f"{ns}.default", 0, -1)
+        raw_low = client.lrange(f"{ns}.default\x06\x169", 0, -1)
         assert len(raw_high) == 1 and len(raw_low) == 1
         for raw, job_id in ((raw_high[0], high), (raw_low[0], low)):
             message = json.loads(raw)  # the whole stored item is JSON
@@ -275,7 +292,7 @@ def test_redis_wire_is_json_and_priority_is_inverted() -> None:
             json.loads(base64.b64decode(json.loads(raw_high[0])["body"]))[0][0]
         )
         assert envelope.args[1] == {"__type__": "datetime", "__value__": "x"}
-        record = json.loads(client.get(f"celery-task-meta-{high}"))
+        record = json.loads(client.get(f"{ns}:celery-task-meta-{high}"))
         assert record["status"] == "SENT" and record["queuekit"]["job"] == ECHO
     finally:
         client.close()
@@ -334,10 +351,9 @@ def test_broker_down_at_enqueue_is_a_clear_bounded_error(url: str) -> None:
 
 
 @pytest.mark.redis
-def test_enqueue_many_uses_one_producer(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_enqueue_many_uses_one_producer(monkeypatch: pytest.MonkeyPatch, ns: str) -> None:
     """A batch of 50 is sent through one producer (one pooled connection) and all arrive."""
-    flush_redis()
-    queue = make_queue(url=REDIS_URL)
+    queue = make_queue(url=REDIS_URL, queue_prefix=f"{ns}.")
     acquired: list[object] = []
     original = queue.celery.producer_or_acquire
 
@@ -360,11 +376,11 @@ def test_enqueue_many_uses_one_producer(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.mark.redis
-def test_worker_never_unpickles_a_message(tmp_path: Path) -> None:
+def test_worker_never_unpickles_a_message(tmp_path: Path, ns: str) -> None:
     """A pickle message for a registered job is refused undecoded; the worker goes on."""
-    flush_redis()
     marker = tmp_path / "unpickled"
-    queue = make_queue(url=REDIS_URL, result_backend=REDIS_URL)
+    options = options_for(ns, pool="solo")
+    queue = make_queue(**options)
 
     class Exploit:
         def __reduce__(self) -> tuple[Any, ...]:
@@ -373,10 +389,9 @@ def test_worker_never_unpickles_a_message(tmp_path: Path) -> None:
     rogue = Celery("rogue", broker=REDIS_URL, set_as_current=False)
     rogue.conf.update(task_serializer="pickle", accept_content=["pickle"])
     try:
-        rogue.send_task(RECORD, args=[Exploit(), "x"], queue="default", serializer="pickle")
+        rogue.send_task(RECORD, args=[Exploit(), "x"], queue=f"{ns}.default", serializer="pickle")
         after = tmp_path / "after"
         job_id = queue.enqueue(RECORD, [str(after), "after"])
-        options = {"url": REDIS_URL, "result_backend": REDIS_URL, "pool": "solo"}
         with worker_process(worker_args(options), env=JOBS_ENV, stop_signal=signal.SIGKILL):
             assert queue.get_result(job_id).wait(timeout=30).succeeded
         assert lines(after) == ["after"] and not marker.exists()
@@ -390,20 +405,22 @@ def test_worker_never_unpickles_a_message(tmp_path: Path) -> None:
 class TestPreforkWorkerOnRedis:
     """One `queuekit worker` with Celery's prefork pool (2 processes) serves the whole class."""
 
-    options: dict[str, Any] = {
-        "url": REDIS_URL,
-        "result_backend": REDIS_URL,
-        "hard_timeout_grace": "1",
-    }
-
     @pytest.fixture(scope="class")
     def running(self) -> Iterator[CeleryQueue]:
-        flush_redis()
-        queue = make_queue(**self.options)
-        with spawn_worker(self.options, "-c", "2", "-Q", "default,other") as process:
+        import redis
+
+        name = f"celery-{uuid.uuid4().hex[:10]}"
+        options = options_for(name, hard_timeout_grace="1")
+        queue = make_queue(**options)
+        with spawn_worker(options, "-c", "2", "-Q", "default,other") as process:
             yield queue
             assert process.poll() is None, "the worker died during the tests"
         queue.close()
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(f"*{name}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
     def test_500_jobs_run_exactly_once_with_results(
         self, running: CeleryQueue, tmp_path: Path
@@ -451,11 +468,9 @@ class TestPreforkWorkerOnRedis:
 
 @pytest.mark.redis
 @pytest.mark.rabbitmq
-def test_500_jobs_on_rabbitmq_run_exactly_once_with_results(tmp_path: Path) -> None:
+def test_500_jobs_on_rabbitmq_run_exactly_once_with_results(tmp_path: Path, ns: str) -> None:
     """500 jobs through RabbitMQ (results in Redis) with a prefork worker: each runs once."""
-    flush_redis()
-    prefix = f"celery-{uuid.uuid4().hex[:10]}."
-    options = {"url": AMQP_URL, "result_backend": REDIS_URL, "queue_prefix": prefix}
+    options = options_for(ns, AMQP_URL)
     queue = make_queue(**options)
     path = tmp_path / "ran"
     try:
@@ -467,14 +482,13 @@ def test_500_jobs_on_rabbitmq_run_exactly_once_with_results(tmp_path: Path) -> N
         assert sorted(lines(path), key=int) == [str(i) for i in range(500)]
     finally:
         queue.close()
-        delete_amqp(prefix)
+        delete_amqp(f"{ns}.")
 
 
 @pytest.mark.redis
-def test_sigterm_is_a_warm_shutdown(tmp_path: Path) -> None:
+def test_sigterm_is_a_warm_shutdown(tmp_path: Path, ns: str) -> None:
     """SIGTERM during a job: Celery's warm shutdown lets it finish, then the worker exits 0."""
-    flush_redis()
-    options = {"url": REDIS_URL, "result_backend": REDIS_URL}
+    options = options_for(ns)
     queue = make_queue(**options)
     path = tmp_path / "marks"
     try:
@@ -492,12 +506,10 @@ def test_sigterm_is_a_warm_shutdown(tmp_path: Path) -> None:
 @pytest.mark.redis
 @pytest.mark.rabbitmq
 @pytest.mark.parametrize("acks_late", [True, False], ids=["acks_late", "default"])
-def test_sigkill_of_the_job_process_on_rabbitmq(acks_late: bool, tmp_path: Path) -> None:
+def test_sigkill_of_the_job_process_on_rabbitmq(acks_late: bool, tmp_path: Path, ns: str) -> None:
     """SIGKILL the process running a job: with acks_late it runs again (at-least-once); by
     default it is lost, recorded FAILED with WorkerLostError and kept (at-most-once)."""
-    flush_redis()
-    prefix = f"celery-{uuid.uuid4().hex[:10]}."
-    options = {"url": AMQP_URL, "result_backend": REDIS_URL, "queue_prefix": prefix}
+    options = options_for(ns, AMQP_URL)
     if acks_late:
         options["acks_late"] = "true"
     queue = make_queue(**options)
@@ -519,22 +531,14 @@ def test_sigkill_of_the_job_process_on_rabbitmq(acks_late: bool, tmp_path: Path)
             assert queue.failed.get(job_id).job_name == MARKED
     finally:
         queue.close()
-        delete_amqp(prefix)
+        delete_amqp(f"{ns}.")
 
 
 @pytest.mark.redis
 @pytest.mark.rabbitmq
-def test_sigkill_of_the_whole_worker_with_acks_late_redelivers(tmp_path: Path) -> None:
+def test_sigkill_of_the_whole_worker_with_acks_late_redelivers(tmp_path: Path, ns: str) -> None:
     """SIGKILL a whole acks_late worker mid-job: RabbitMQ hands the job to the next worker."""
-    flush_redis()
-    prefix = f"celery-{uuid.uuid4().hex[:10]}."
-    options = {
-        "url": AMQP_URL,
-        "result_backend": REDIS_URL,
-        "queue_prefix": prefix,
-        "acks_late": "true",
-        "pool": "solo",
-    }
+    options = options_for(ns, AMQP_URL, acks_late="true", pool="solo")
     queue = make_queue(**options)
     path = tmp_path / "marks"
     try:
@@ -549,4 +553,4 @@ def test_sigkill_of_the_whole_worker_with_acks_late_redelivers(tmp_path: Path) -
         assert (len(starts), len(dones), result.status) == (2, 1, JobStatus.SUCCEEDED)
     finally:
         queue.close()
-        delete_amqp(prefix)
+        delete_amqp(f"{ns}.")

@@ -1,12 +1,18 @@
 """The public conformance suite against queuekit-celery on the real Redis (db 3) and the real
-RabbitMQ, with `queuekit worker --backend celery` (Celery's solo pool) in a child process."""
+RabbitMQ, with `queuekit worker --backend celery` (Celery's solo pool) in a child process.
+
+Each test names its queues and Redis keys after a prefix of its own and deletes them afterwards,
+rather than flushing db 3: a flush would also delete the keys of a concurrent run, kombu's
+binding keys included."""
 
 from __future__ import annotations
 
+import json
 import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -19,12 +25,26 @@ REDIS_URL = "redis://127.0.0.1:6379/3"  # celery's database (see the brief's all
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 
-def flush_redis() -> None:
-    """Empty db 3; a queue created afterwards re-declares kombu's binding keys."""
+def redis_namespace() -> dict[str, str]:
+    """Options that name every Redis key of one test (its Celery queues and their kombu binding
+    keys, results, failed jobs, locks) after a prefix of its own."""
+    ns = f"celery-{uuid.uuid4().hex[:10]}"
+    return {
+        "queue_prefix": f"{ns}.",
+        "key_prefix": f"{ns}:queuekit",
+        "result_backend_transport_options": json.dumps({"global_keyprefix": f"{ns}:"}),
+    }
+
+
+def delete_redis(options: dict[str, str]) -> None:
+    """Delete the keys of one test's namespace from db 3."""
     import redis
 
+    ns = options["key_prefix"].split(":")[0]
     client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
+    keys = list(client.scan_iter(f"*{ns}*", count=1000))
+    if keys:
+        client.delete(*keys)
     client.close()
 
 
@@ -42,15 +62,16 @@ def delete_amqp(prefix: str, names: tuple[str, ...] = ("default", "other")) -> N
 class _CelerySuite(QueueConformance):
     wait_timeout = 30.0
     url = REDIS_URL
-    prefix = ""
+    stop_signal = signal.SIGKILL
 
     @pytest.fixture(autouse=True)
     def _clean(self) -> Iterator[None]:
-        flush_redis()
+        self.namespace = redis_namespace()
         yield
+        delete_redis(self.namespace)
 
     def config(self) -> dict[str, str]:
-        return {"url": self.url, "result_backend": REDIS_URL, "queue_prefix": self.prefix}
+        return {"url": self.url, "result_backend": REDIS_URL, **self.namespace}
 
     def make_queue(self) -> BaseQueue:
         return queuekit.create_queue(backend="celery", **self.config())
@@ -63,7 +84,7 @@ class _CelerySuite(QueueConformance):
         # shutdown waits up to a second for its event loop; warm shutdown is tested apart.
         with worker_process(
             [*args, "--app", "queuekit.testing.jobs:collector", "-c", "1", "-Q", "default,other"],
-            stop_signal=signal.SIGKILL,
+            stop_signal=self.stop_signal,
         ):
             yield
 
@@ -85,7 +106,13 @@ class TestCeleryRabbitConformance(_CelerySuite):
 
     @pytest.fixture(autouse=True)
     def _clean(self) -> Iterator[None]:
-        flush_redis()
-        self.prefix = f"celery-{uuid.uuid4().hex[:10]}."
+        self.namespace = redis_namespace()
         yield
-        delete_amqp(self.prefix)
+        delete_amqp(self.namespace["queue_prefix"])
+        delete_redis(self.namespace)
+
+    def test_len_counts_waiting_jobs(self, queue: BaseQueue, tmp_path: Path) -> None:
+        """len(queue) counts waiting jobs; the worker stops with SIGTERM here, since the acks a
+        SIGKILLed consumer sent last can die with its connection and RabbitMQ requeues those."""
+        self.stop_signal = signal.SIGTERM
+        super().test_len_counts_waiting_jobs(queue, tmp_path)

@@ -351,6 +351,9 @@ class CeleryQueue(BaseQueue):
             options.setdefault("priority_steps", list(range(PRIORITY_MAX + 1)))
             options.setdefault("queue_order_strategy", "priority")
             options.setdefault("socket_connect_timeout", self.options["connect_timeout"])
+        else:
+            # Publisher confirms: enqueue returns once RabbitMQ has the message, not before.
+            options.setdefault("confirm_publish", True)
         return options
 
     def _build_app(self, settings: dict[str, Any]) -> Any:
@@ -754,7 +757,8 @@ class CeleryQueue(BaseQueue):
         return outcome.return_value
 
     def _engine_failure(self, job_id: str, message: Any, exc: BaseException) -> None:
-        """A job Celery stopped from outside (hard time limit): record, retry or keep it."""
+        """A job Celery stopped from outside (hard time limit, lost worker process): record it,
+        retry it or keep it, as the runtime would have."""
         try:
             envelope = Envelope.decode(message) if message is not None else None
         except QueueError:
