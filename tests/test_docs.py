@@ -9,7 +9,9 @@ Sample conventions (an HTML comment on the line before a fenced block, blank lin
 - ``<!-- output -->`` before a ```text block: every line of it must appear, in order, in what the
   previous block printed (``...`` inside a line matches anything);
 - ``<!-- session: NAME [redis] [rabbitmq] -->`` on its own line starts a new group of samples,
-  run with those pytest markers.
+  run with those pytest markers;
+- ``<!-- copy: SRC DEST -->`` on its own line copies SRC of the repository into the session's
+  directory (the example plugin the guide builds step by step).
 
 A page's samples run top to bottom as one bash script per session, in a temporary directory, so
 ``export`` and files carry over; files written by earlier sessions of the page are written first.
@@ -83,7 +85,7 @@ class Block:
 
     @property
     def runs(self) -> bool:
-        if self.directive in ("no-run", "output") or self.file:
+        if self.directive in ("no-run", "output", "copy") or self.file:
             return False
         if self.lang == "python":
             return True
@@ -123,6 +125,12 @@ def parse(text: str, page: str) -> tuple[list[Block], list[Session]]:
                 raise ValueError(f"{page}:{i + 1}: bad session directive {line.strip()!r}")
             files = [b for s in sessions for b in s.blocks if b.file]
             sessions.append(Session(page, words[0], tuple(words[1:]), [], files))
+            directive = ""
+        elif comment and comment.group("body").startswith("copy:"):
+            words = comment.group("body").split(":", 1)[1].split()
+            if len(words) != 2 or not (ROOT / words[0]).exists():
+                raise ValueError(f"{page}:{i + 1}: copy needs an existing SRC and a DEST")
+            sessions[-1].blocks.append(Block(page, i + 1, "copy", " ".join(words), "copy"))
             directive = ""
         elif comment:
             directive = comment.group("body")
@@ -172,7 +180,10 @@ def script(session: Session) -> str:
         "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT",
     ]
     for block in [*session.earlier_files, *session.blocks]:
-        if block.file:
+        if block.lang == "copy":
+            source, dest = block.code.split()
+            parts.append(f'cp -r "{ROOT / source}" {dest}')
+        elif block.file:
             parts.append(
                 f'mkdir -p "$(dirname {block.file})"\ncat > {block.file} {_heredoc(block.code)}'
             )
@@ -210,13 +221,15 @@ def check_output(session: Session, printed: str) -> None:
 
 
 def expect_lines(expected: list[str], shown: list[str], where: str) -> None:
-    """Every non-empty expected line (``...`` is a wildcard) matches a later shown line."""
+    """Every non-empty expected line (``...`` is a wildcard) matches a later shown line; runs of
+    spaces count as one, so column widths do not matter."""
     position = 0
-    for want in (line.strip() for line in expected):
+    shown = [" ".join(line.split()) for line in shown]
+    for want in (" ".join(line.split()) for line in expected):
         if not want:
             continue
         pattern = re.compile(".*".join(re.escape(part) for part in want.split("...")))
-        while position < len(shown) and not pattern.fullmatch(shown[position].strip()):
+        while position < len(shown) and not pattern.fullmatch(shown[position]):
             position += 1
         assert position < len(shown), (
             f"{where}: the documented output line {want!r} was not printed; the sample "

@@ -7,6 +7,7 @@ A page asks for a table with a marker on a line of its own:
     <!-- queuekit: options NAME -->         one backend's own options (options_schema)
     <!-- queuekit: common-options -->       the options every backend takes (common_options)
     <!-- queuekit: environment -->          every QUEUEKIT_* variable of the first-party backends
+    <!-- queuekit: source PATH [QUALNAME] --> a file of the repository, or one class/function
 
 Backends are resolved through ``queuekit.registry``, exactly as ``create_queue`` resolves them,
 so a table can only show what the installed code declares. A first-party backend that cannot be
@@ -19,9 +20,11 @@ or to plain text naming the file in the repository.
 
 from __future__ import annotations
 
+import ast
 import logging
 import posixpath
 import re
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -61,7 +64,7 @@ PAGES = {name: f"backends/{name}.md" for name in BACKENDS}
 PACKAGES = {name: f"backends/{name}-package.md" for name in FIRST_PARTY}
 
 _MARKER = re.compile(
-    r"^<!--[ \t]*queuekit:[ \t]*([\w-]+)(?:[ \t]+(\S+))?[ \t]*-->[ \t]*$", re.MULTILINE
+    r"^<!--[ \t]*queuekit:[ \t]*([\w-]+)((?:[ \t]+[^\s>]+)*)[ \t]*-->[ \t]*$", re.M
 )
 _LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]+)\]\((?P<target>[^)\s]+)\)")
 
@@ -210,25 +213,80 @@ def environment_table() -> str:
     return _table(["variable", "read by"], rows)
 
 
-def render(kind: str, arg: str | None, page: str | None) -> str:
+_LANGUAGES = {".py": "python", ".toml": "toml", ".md": "markdown", ".cfg": "ini", ".sh": "bash"}
+
+
+def source(path: str, qualname: str | None = None) -> str:
+    """A code block quoting a file of the repository, or one class, method or function of it.
+
+    ``Class:head`` quotes a class up to its first method (docstring, flags, options). The quote
+    is read when the site is built, so it always shows the code as it is; a name that is gone
+    is an error.
+    """
+    file = ROOT / path
+    if not file.is_file():
+        raise ValueError(f"source: no file {path!r} in the repository")
+    text = file.read_text(encoding="utf-8")
+    lang = _LANGUAGES.get(file.suffix, "text")
+    if qualname is None:
+        return f"```{lang}\n{text.rstrip()}\n```"
+    name, _, part = qualname.partition(":")
+    body: list[ast.stmt] = ast.parse(text).body
+    node: ast.stmt | None = None
+    for word in name.split("."):
+        node = next(
+            (
+                n
+                for n in body
+                if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and n.name == word
+            ),
+            None,
+        )
+        if node is None:
+            raise ValueError(f"source: {path} has no {name!r}")
+        body = node.body  # type: ignore[attr-defined]
+    assert isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+    start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    end = node.end_lineno or node.lineno
+    if part == "head":
+        methods = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        if methods:
+            first = methods[0]
+            end = min([first.lineno, *(d.lineno for d in first.decorator_list)]) - 1
+    elif part:
+        raise ValueError(f"source: unknown part {part!r} of {qualname!r}; only ':head' exists")
+    lines = text.splitlines()[start - 1 : end]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return f"```{lang}\n{textwrap.dedent(chr(10).join(lines))}\n```"
+
+
+def render(kind: str, args: list[str], page: str | None) -> str:
     """The markdown a marker stands for; an unknown marker is an error."""
-    if kind == "matrix":
+    arg = args[0] if args else None
+    if kind == "matrix" and not args:
         return capability_matrix(page)
-    if kind == "common-options":
+    if kind == "common-options" and not args:
         return common_options_table()
-    if kind == "environment":
+    if kind == "environment" and not args:
         return environment_table()
-    if kind in ("capabilities", "options") and arg in BACKENDS:
-        return capability_table(arg) if kind == "capabilities" else options_table(arg, page)
+    if kind == "capabilities" and arg is not None and len(args) == 1:
+        return capability_table(arg)
+    if kind == "options" and arg in BACKENDS and len(args) == 1:
+        return options_table(arg, page)
+    if kind == "source" and 1 <= len(args) <= 2:
+        return source(args[0], args[1] if len(args) == 2 else None)
     raise ValueError(
-        f"Unknown queuekit marker {kind!r} {arg or ''} in {page}; use matrix, common-options, "
-        f"environment, or capabilities/options with one of {', '.join(BACKENDS)}."
+        f"Unknown queuekit marker {kind!r} {' '.join(args)} in {page}; use matrix, "
+        f"common-options, environment, capabilities NAME, options NAME (one of "
+        f"{', '.join(BACKENDS)}) or source PATH [QUALNAME]."
     )
 
 
 def expand(markdown: str, page: str | None = None) -> str:
-    """Replace every marker in ``markdown`` by its generated table."""
-    return _MARKER.sub(lambda m: render(m.group(1), m.group(2), page), markdown)
+    """Replace every marker in ``markdown`` by its generated table or quote."""
+    return _MARKER.sub(lambda m: render(m.group(1), m.group(2).split(), page), markdown)
 
 
 # -- pages outside docs/ and links out of it -------------------------------------------------------
