@@ -15,6 +15,9 @@ Sample conventions (an HTML comment on the line before a fenced block, blank lin
 
 A page's samples run top to bottom as one bash script per session, in a temporary directory, so
 ``export`` and files carry over; files written by earlier sessions of the page are written first.
+The backends' operator pages (docs/backends/huey.md, ...), written by each backend's authors, show
+configuration fragments: their Python samples run after ``import queuekit``. Samples that print a
+backend-not-installed error are skipped outside CI (tox's core env has no siblings).
 """
 
 from __future__ import annotations
@@ -522,9 +525,15 @@ def test_package_readme_agrees_with_the_code(name: str) -> None:
 
 
 def test_markers_fail_loudly() -> None:
-    """An unknown marker or backend in a page is an error, never an empty table."""
+    """An unknown marker, backend or quoted name in a page is an error, never an empty table."""
     with pytest.raises(ValueError, match="Unknown queuekit marker"):
         hook.expand("<!-- queuekit: options nosuch -->\n")
     with pytest.raises(RuntimeError, match="cannot be loaded"):
         hook.backend_class("nosuch")
     assert "| `lease` |" in hook.expand("<!-- queuekit: options sqlite -->\n", "backends/sqlite.md")
+    with pytest.raises(ValueError, match=r"has no 'SpoolQueue\._gone'"):
+        hook.source("tests/plugin/queuekit_spool/__init__.py", "SpoolQueue._gone")
+    with pytest.raises(ValueError, match="no file"):
+        hook.source("tests/plugin/nothing.py")
+    quoted = hook.source("tests/plugin/queuekit_spool/__init__.py", "SpoolQueue:head")
+    assert "supports_delay" in quoted and "def " not in quoted
