@@ -332,8 +332,8 @@ _REFERENCE = """
 ## Options
 
 Declared by the backend class (`options_schema`); give them as `create_queue(...)` keywords,
-`-o key=value` on the command line, or `QUEUEKIT_*` variables. The package page,
-[{package}]({package}), explains them further.
+`-o key=value` on the command line, or `QUEUEKIT_*` variables. The
+[queuekit-{name} package page]({package}) explains them further.
 
 <!-- queuekit: options {name} -->
 
