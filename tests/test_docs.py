@@ -255,7 +255,8 @@ def run_session(session: Session, directory: Path, timeout: float = 60) -> str:
         if "is not installed. Install it with" in done.stderr and not os.environ.get("CI"):
             pytest.skip(f"{session.id} needs a backend that is not installed here")
         raise AssertionError(
-            f"A sample of {session.id} failed (exit {done.returncode}).\n--- stdout\n"
+            f"A sample of {session.id} failed (exit {done.returncode}). Fix it, or mark a block "
+            f"that cannot run here with <!-- no-run --> (docs/contributing-docs.md).\n--- stdout\n"
             f"{done.stdout}\n--- stderr\n{done.stderr}"
         )
     check_output(session, done.stdout)
@@ -410,7 +411,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     log = done.stdout + done.stderr
     warnings = [line for line in log.splitlines() if line.startswith(("WARNING", "ERROR"))]
-    assert done.returncode == 0 and not warnings, f"mkdocs build --strict failed:\n{log}"
+    assert done.returncode == 0 and not warnings, (
+        f"mkdocs build --strict failed (a new page goes into `nav:` in mkdocs.yml; see "
+        f"docs/contributing-docs.md):\n{log}"
+    )
     return out
 
 
