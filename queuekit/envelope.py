@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -104,7 +105,8 @@ class Envelope:
         queue = data.get("queue", "default")
         if type(attempt) is not int or attempt < 1:
             raise InvalidMessage(f"field 'attempt' must be a positive integer, got {attempt!r:.80}")
-        if type(enqueued_at) not in (int, float):
+        # NaN and Infinity: json.loads of bytes refuses them, a broker's own decoder may not.
+        if type(enqueued_at) not in (int, float) or not math.isfinite(enqueued_at):
             raise InvalidMessage(f"field 'enqueued_at' must be a number, got {enqueued_at!r:.80}")
         if type(options) is not dict:
             raise InvalidMessage(f"field 'options' must be a JSON object, got {options!r:.80}")
@@ -131,6 +133,16 @@ class Envelope:
         ``encode`` never writes.
         """
         if isinstance(raw, dict):
+            # A broker that decoded the JSON already (huey, rq): measure it as it was sent.
+            if codec is not None and codec.max_bytes:
+                try:
+                    size = len(_ENCODER.encode(raw).encode())
+                except (TypeError, ValueError):
+                    size = 0  # not JSON at all; from_dict refuses it
+                if size > codec.max_bytes:
+                    raise InvalidMessage(
+                        f"the message is {size:,} bytes, over max_payload_bytes={codec.max_bytes:,}"
+                    )
             return cls.from_dict(raw, codec)
         if not isinstance(raw, (bytes, bytearray, str)):
             raise InvalidMessage(f"a message is JSON bytes or text, got {type(raw).__name__}")

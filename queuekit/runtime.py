@@ -23,6 +23,7 @@ from . import events, policies
 from .envelope import Envelope, peek_id
 from .exceptions import InvalidMessage, TimeLimitExceeded, UnknownJob
 from .jsoncheck import check_json
+from .redact import redact
 from .results import ErrorInfo, JobResult, JobStatus
 
 if TYPE_CHECKING:
@@ -85,18 +86,20 @@ def error_info(exc: BaseException) -> ErrorInfo:
         if kind.__module__ == "builtins"
         else f"{kind.__module__}.{kind.__qualname__}"
     )
-    return ErrorInfo(name, str(exc), "".join(traceback.format_exception(exc)))
+    # A driver's error often quotes its connection URL; the password stays out of logs,
+    # results and the failed store like everywhere else.
+    return ErrorInfo(name, redact(str(exc)), redact("".join(traceback.format_exception(exc))))
 
 
 def _reject(queue: BaseQueue, raw: Any, envelope: Envelope | None, exc: Exception) -> Outcome:
     job_id = envelope.id if envelope else peek_id(raw)
     now = time.time()
-    error = ErrorInfo(type(exc).__name__, str(exc))
+    error = ErrorInfo(type(exc).__name__, redact(str(exc)))
     logger.error(
         "queuekit worker refused message %s on backend %s: %s; it was set aside",
         job_id,
         queue.backend_name,
-        exc,
+        error.message,
     )
     events.emit(
         events.Event(
@@ -106,7 +109,7 @@ def _reject(queue: BaseQueue, raw: Any, envelope: Envelope | None, exc: Exceptio
             envelope.queue if envelope else None,
             queue.backend_name,
             envelope.attempt if envelope else 1,
-            error=str(exc),
+            error=error.message,
         )
     )
     keep = raw if isinstance(raw, (bytes, str)) else None

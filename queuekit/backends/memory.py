@@ -105,9 +105,10 @@ class MemoryQueue(BaseQueue):
         if self._closed:
             raise QueueClosed("This memory queue is closed; create a new queue to send jobs.")
         run_now: list[tuple[str, bytes]] = []
+        # Encode the whole batch first: one envelope over max_payload_bytes sends none.
+        messages = [envelope.encode() for envelope in envelopes]
         with self._cond:
-            for envelope in envelopes:
-                message = envelope.encode()
+            for envelope, message in zip(envelopes, messages, strict=True):
                 eta = envelope.options.get("eta")
                 rank = -envelope.options.get("priority", 0)
                 self._results[envelope.id] = self._waiting_result(envelope)

@@ -195,8 +195,11 @@ class _Huey(Huey):  # type: ignore[misc]
         try:
             return self._registry.create_task(message)
         except Exception:
-            payload = message.args[0] if message.args else data
-            return self._refused(payload, message.id)
+            # Any JSON decodes, but only a huey message has args: a bare envelope, a list or
+            # null is refused with its raw bytes (an AttributeError here would drop it).
+            args = getattr(message, "args", None)
+            payload = args[0] if args else data
+            return self._refused(payload, getattr(message, "id", None))
 
     def _refused(self, payload: Any, task_id: str | None) -> Any:
         task_class = self._registry.string_to_task(REFUSED_TASK)
@@ -474,7 +477,11 @@ class HueyQueue(BaseQueue):
             (envelope.to_dict(),),
             {},
         )
-        return self.huey.serializer.serialize(message)  # type: ignore[no-any-return]
+        data: bytes = self.huey.serializer.serialize(message)
+        limit = self.codec.max_bytes
+        if limit and (len(data) > limit or self.options["compression"]):
+            envelope.encode()  # raises InvalidArguments when the envelope is over max_payload_bytes
+        return data
 
     @contextlib.contextmanager
     def _batch(self, size: int) -> Iterator[Any]:

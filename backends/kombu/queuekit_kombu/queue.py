@@ -151,6 +151,12 @@ class KombuQueue(BaseQueue):
         "confirm_timeout": Option(float, 10.0, "seconds to wait for the broker's confirms"),
         "heartbeat": Option(float, 0.0, "AMQP heartbeat of worker connections, seconds; 0: off"),
         "reconnect_max": Option(float, 8.0, "longest pause between a worker's reconnect attempts"),
+        "visibility_timeout": Option(
+            float,
+            None,
+            "redis:// only: seconds before a message a dead worker held is delivered again "
+            "(kombu's default 3600); keep it above the longest job and delay",
+        ),
     }
 
     def __init__(self, options: dict[str, Any] | None = None, /, **kwargs: Any) -> None:
@@ -191,6 +197,9 @@ class KombuQueue(BaseQueue):
             transport_options["confirm_publish"] = self.options["confirm_publish"]
         elif self.driver == "redis":
             transport_options["socket_connect_timeout"] = self.options["connect_timeout"]
+            if self.options["visibility_timeout"]:
+                # A SIGKILLed worker's unacknowledged messages come back only after this long.
+                transport_options["visibility_timeout"] = self.options["visibility_timeout"]
         self._template = Connection(
             url,
             connect_timeout=self.options["connect_timeout"],
