@@ -15,6 +15,7 @@ each run appends its pid to a file, so the runs are counted, not inferred.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -124,7 +125,8 @@ def main(jobs: int = 3) -> None:
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
         time.sleep(4)  # the job sleeps 3 s
-        os.killpg(worker.pid, signal.SIGKILL)  # the orphaned scheduler process
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)  # the orphaned scheduler process, if any
 
     # B and C: one worker each, killed outright with its work horse on every job.
     for paths, start in ((b_paths, queuekit_worker), (c_paths, rq_worker)):
@@ -148,7 +150,7 @@ def main(jobs: int = 3) -> None:
         counts = [len(runs(p)) for p in paths]
         if label.startswith("C"):
             states = [
-                Job.fetch(i, connection=client, serializer=JSONSerializer).get_status()
+                Job.fetch(i, connection=client, serializer=JSONSerializer).get_status().value
                 for i in c_ids
             ]
         else:
