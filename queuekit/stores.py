@@ -183,7 +183,9 @@ class FailedJobs:
             )
         envelope = Envelope.from_dict(record.envelope)
         options = {k: v for k, v in envelope.options.items() if k != "eta"}
-        again = replace(envelope, attempt=envelope.attempt + 1, options=options)
+        again = replace(
+            envelope, attempt=envelope.attempt + 1, options=options, codec=self.queue.codec
+        )
         self.queue._send(again)
         self.store.remove(job_id)
         return again.id
