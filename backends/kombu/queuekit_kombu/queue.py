@@ -352,7 +352,14 @@ class KombuQueue(BaseQueue):
     def _deliver(self, envelopes: Sequence[Envelope]) -> None:
         items = [self._item(envelope) for envelope in envelopes]
         results = self._results
-        handle = results.begin_sent(envelopes) if results is not None else None
+        try:
+            handle = results.begin_sent(envelopes) if results is not None else None
+        except Exception as exc:  # the result store's Redis is down: a typed error, not redis'
+            raise BrokerUnavailable(
+                f"Could not record {len(envelopes)} job(s) as queued in the result store at "
+                f"{redact(self.options['result_url'] or '')}: {type(exc).__name__}: "
+                f"{redact(str(exc))}. Nothing was sent; is that Redis running and reachable?"
+            ) from exc
         sent = False
         try:
             self._publish(items)
