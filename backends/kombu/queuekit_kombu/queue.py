@@ -392,10 +392,16 @@ class KombuQueue(BaseQueue):
     def _publish_one(self, producer: Any, item: _Item) -> None:
         confirms = self._confirms_for(producer.channel) if self._confirming else None
         self._declare(producer, item.declare)
+        exchange, routing_key = item.exchange, item.routing_key
+        if not self.amqp:
+            # Virtual transports put an anonymous-exchange message straight into the queue it
+            # names. Routing through the exchange would need kombu's binding keys, which a
+            # restarted Redis has forgotten: such messages would be dropped without an error.
+            exchange, routing_key = "", item.declare[0].name
         producer.publish(
             item.body,
-            exchange=item.exchange,
-            routing_key=item.routing_key,
+            exchange=exchange,
+            routing_key=routing_key,
             headers=item.headers,
             priority=item.priority,
             content_type=CONTENT_TYPE,
