@@ -127,8 +127,16 @@ def test_500_jobs_from_a_producer_process_run_exactly_once(
         (signal.SIGINT, "INT", True),
         (signal.SIGTERM, "INT", False),
         (signal.SIGTERM, "TERM", True),
+        (signal.SIGTERM, "BOTH", True),
+        (signal.SIGINT, "BOTH", True),
     ],
-    ids=["SIGINT-graceful", "SIGTERM-immediate", "SIGTERM-graceful-with-option"],
+    ids=[
+        "SIGINT-graceful",
+        "SIGTERM-immediate",
+        "SIGTERM-graceful-with-option",
+        "SIGTERM-graceful-by-default",
+        "SIGINT-graceful-by-default",
+    ],
 )
 def test_shutdown_signals_follow_huey(
     redis_db: redis.Redis, tmp_path: Path, stop: int, graceful_signal: str, finishes: bool

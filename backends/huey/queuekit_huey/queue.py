@@ -76,7 +76,11 @@ _CONSUMER_OPTIONS = {
     "health_check_interval": Option(float, 10.0, "seconds between worker health checks"),
     "shutdown_timeout": Option(float, None, "graceful stop: seconds before in-flight jobs are cut"),
     "graceful_signal": Option(
-        str, "INT", "which signal stops gracefully: INT (huey's default) or TERM", ("INT", "TERM")
+        str,
+        "BOTH",
+        "which signal stops gracefully: BOTH (SIGINT and SIGTERM), or huey's INT or TERM, "
+        "where the other stops at once",
+        ("BOTH", "INT", "TERM"),
     ),
     "max_tasks": Option(int, None, "recycle a worker after this many jobs"),
 }
@@ -167,11 +171,26 @@ class _Consumer(Consumer):  # type: ignore[misc]
 
     scheduler_class = _Scheduler
 
-    def __init__(self, huey: Any, scheduler_interval: float = 1.0, **options: Any) -> None:
+    def __init__(
+        self,
+        huey: Any,
+        scheduler_interval: float = 1.0,
+        graceful_signal: str = "BOTH",
+        **options: Any,
+    ) -> None:
         # Set before Consumer.__init__, which builds the scheduler; huey itself clamps to >= 1 s.
         self._interval = scheduler_interval
-        super().__init__(huey, scheduler_interval=max(1, round(scheduler_interval)), **options)
+        super().__init__(
+            huey,
+            scheduler_interval=max(1, round(scheduler_interval)),
+            graceful_signal="INT" if graceful_signal == "BOTH" else graceful_signal,
+            **options,
+        )
         self.scheduler_interval = scheduler_interval
+        if graceful_signal == "BOTH":
+            # Process managers stop with SIGTERM and people with Ctrl-C: both let the job in
+            # hand finish, as on every other queuekit backend (huey cuts it off on one of them).
+            self._signal_actions[signal.SIGTERM] = (False, True)
 
     def _create_scheduler(self) -> Any:
         return self.scheduler_class(
@@ -698,7 +717,8 @@ class HueyQueue(BaseQueue):
         error = WorkerInterrupted(
             f"the worker stopped without waiting while job {envelope.job!r} ({envelope.id}) "
             f"ran, so it did not finish; queue.failed.retry({envelope.id!r}) runs it again. "
-            f"Stop workers with SIGINT (or graceful_signal=TERM) to let jobs finish."
+            f"Stop workers with SIGTERM or SIGINT (graceful_signal=BOTH, the default) to let "
+            f"jobs finish."
         )
         info = ErrorInfo(f"{__name__}.WorkerInterrupted", str(error))
         outcome = Outcome(JobStatus.FAILED, envelope, envelope.id, None, info, now, now)
@@ -759,8 +779,8 @@ class HueyQueue(BaseQueue):
         burst: bool = False,
     ) -> None:
         """Run huey's Consumer in this process until it is signalled (or, with ``burst``,
-        until nothing is due). SIGINT stops gracefully and SIGTERM at once, as huey does
-        (``graceful_signal=TERM`` swaps them); SIGHUP restarts the worker."""
+        until nothing is due). SIGINT and SIGTERM both stop gracefully (``graceful_signal=INT``
+        or ``TERM`` restores huey's pair, where the other stops at once); SIGHUP restarts."""
         for name in queues or ():
             if name != self.default_queue:
                 self._require("named_queues", f"a worker for queue {name!r}")
