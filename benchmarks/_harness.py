@@ -296,6 +296,10 @@ class Marks:
 def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a worker process: benchmarks/ and the checkout importable."""
     env = {**os.environ, **(extra or {})}
+    # As installed: bytecode compiled once and cached (outside the checkout), even where the
+    # environment says PYTHONDONTWRITEBYTECODE (this machine's does).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "queuekit-bench-pyc"))
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")) if p
     )
@@ -316,6 +320,7 @@ class Worker:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     def alive(self) -> bool:
@@ -340,6 +345,15 @@ class Worker:
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
         self.log.close()
+
+
+def _die_with_parent() -> None:
+    """In the worker, before exec: SIGTERM when the harness dies (Linux), so a harness that is
+    killed (a test's timeout, say) leaves no worker running."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _children() -> dict[int, list[int]]:
@@ -405,7 +419,7 @@ def worker_round(
     worker = start()
     try:
         is_alive = lambda: alive(worker)  # noqa: E731
-        first = marks.wait(1, 120, is_alive)
+        first = marks.wait(1, 60, is_alive)
         last = marks.wait(2, 60 + n / 20, is_alive)
         drain = (n - 1) / max(last - first, 1e-9)
         latencies = []

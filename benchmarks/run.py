@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import sys
 import time
 import uuid
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
+    # SIGTERM unwinds like Ctrl-C, so every suite still deletes its queues and keys.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     token = uuid.uuid4().hex[:8]
     command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
     before = machine()
