@@ -503,11 +503,15 @@ class HueyQueue(BaseQueue):
         return data
 
     @contextlib.contextmanager
-    def _batch(self, size: int) -> Iterator[Any]:
+    def _batch(self, size: int, *, one_write: bool = False) -> Iterator[Any]:
         """huey's storage, or a copy of it whose writes form one batch: on Redis one pipeline
         (MULTI/EXEC around several jobs), on SQLite one transaction. The copy runs huey's own
-        storage code; only where its commands go changes."""
+        storage code; only where its commands go changes. A single write on Redis goes
+        straight to the storage: a pipeline of one command only adds its own cost."""
         storage = self.huey.storage
+        if one_write and self._on_redis:
+            yield storage
+            return
         batch = copy.copy(storage)
         if self._on_redis:
             with storage.conn.pipeline(transaction=size > 1) as pipe:
@@ -540,7 +544,8 @@ class HueyQueue(BaseQueue):
                         self._write(self.huey.storage, self._waiting(envelope))
                     self.huey.enqueue(self.huey.deserialize_task(data))
                 return
-            with self._batch(len(envelopes)) as storage:
+            one_write = len(envelopes) == 1 and not (record and self._tracks_state)
+            with self._batch(len(envelopes), one_write=one_write) as storage:
                 for envelope, data in zip(envelopes, messages, strict=True):
                     if record and self._tracks_state:
                         self._write(storage, self._waiting(envelope))
@@ -551,8 +556,26 @@ class HueyQueue(BaseQueue):
                         storage.enqueue(data, envelope.options.get("priority"))
 
     def _waiting(self, envelope: Envelope) -> dict[str, Any]:
-        result = replace(self._sent_result(envelope), attempts=envelope.attempt - 1)
-        return _record(result, envelope.attempt, envelope.options.get("unique_key"))
+        # What _record() makes of the waiting JobResult, built directly: this runs for every
+        # job enqueued, and the JobResult round trip cost as much as the rest of the record.
+        status = JobStatus.SCHEDULED if "eta" in envelope.options else JobStatus.QUEUED
+        record: dict[str, Any] = {
+            "id": envelope.id,
+            "job_name": envelope.job,
+            "status": status.value,
+            "queue": envelope.queue,
+            "return_value": None,
+            "error": None,
+            "enqueued_at": round(envelope.enqueued_at, 6),  # microseconds, as a datetime keeps
+            "started_at": None,
+            "finished_at": None,
+            "attempts": envelope.attempt - 1,
+            "pending_attempt": envelope.attempt,
+        }
+        unique = envelope.options.get("unique_key")
+        if unique is not None:
+            record["unique_key"] = unique
+        return record
 
     def _write(self, storage: Any, record: dict[str, Any]) -> None:
         storage.put_data(record["id"], self.huey.serializer.serialize(record), is_result=True)

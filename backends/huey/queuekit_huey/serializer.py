@@ -35,6 +35,8 @@ _META = (
     "timeout",
 )
 _TAGS = ("$tuple", "$datetime", "$seconds", "$error", "$bytes")
+# One encoder for every write: json.dumps() with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 
 
 class JSONSerializer(Serializer):  # type: ignore[misc]
@@ -47,7 +49,7 @@ class JSONSerializer(Serializer):  # type: ignore[misc]
 
     def _serialize(self, data: Any) -> bytes:
         obj = _message_to_json(data) if isinstance(data, Message) else _to_json(data)
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode()
+        return _ENCODER.encode(obj).encode()
 
     def _deserialize(self, data: Any) -> Any:
         if isinstance(data, memoryview):
@@ -68,8 +70,11 @@ def _message_to_json(message: Any) -> dict[str, Any]:
             "queuekit's huey serializer carries queuekit jobs only; huey pipelines, on_error "
             "handlers and chords are not supported."
         )
-    meta = {key: _to_json(getattr(message, key)) for key in _META}
-    meta = {key: value for key, value in meta.items() if value is not None}
+    meta = {}
+    for key in _META:
+        value = getattr(message, key)
+        if value is not None:
+            meta[key] = _to_json(value)
     payload = message.args[0] if len(message.args) == 1 and not message.kwargs else None
     if isinstance(payload, dict):
         return {**payload, "huey": meta}
