@@ -58,8 +58,9 @@ def make_huey(where: str, name: str) -> Any:
     return app
 
 
-def make_celery(broker: str, queue: str) -> Any:
-    """A Celery app as shipped (no result backend), its default queue ``queue``."""
+def make_celery(broker: str, queue: str, confirm: bool = False) -> Any:
+    """A Celery app as shipped (no result backend), its default queue ``queue``; ``confirm``
+    turns on publisher confirms (RabbitMQ), as queuekit-celery does."""
     from celery import Celery
 
     app = Celery("bench", broker=broker, set_as_current=False)
@@ -68,6 +69,8 @@ def make_celery(broker: str, queue: str) -> Any:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
+    if confirm:
+        app.conf.broker_transport_options = {"confirm_publish": True}
     app.task(name=JOB, ignore_result=True)(noop)
     return app
 

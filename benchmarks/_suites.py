@@ -155,6 +155,11 @@ class Suite:
     def bulk_baselines(self) -> list[Bulk]:
         return []
 
+    def enqueue_baselines(self) -> list[Bulk]:
+        """Other native single calls shown beside the main one (``run(n, 0)``), e.g. the engine
+        as shipped when the main comparison gives it queuekit's delivery guarantee."""
+        return []
+
     def enqueue_variants(self) -> list[Bulk]:
         """Other queuekit configurations whose single enqueue is held to the native call
         (``run(n, 0)`` sends ``n`` jobs one at a time)."""
@@ -761,6 +766,21 @@ class CelerySuite(Suite):
     native = "celery task.delay()"
     broker = REDIS_URL
 
+    @property
+    def amqp(self) -> bool:
+        return self.broker.startswith("amqp")
+
+    def enqueue_baselines(self) -> list[Bulk]:
+        if not self.amqp:
+            return []
+
+        def run(n: int, batch: int) -> None:
+            delay = self.shipped.tasks[JOB].delay
+            for i in range(n):
+                delay(0, i)
+
+        return [Bulk("celery task.delay() as shipped (no confirms)", run)]
+
     def setup(self) -> None:
         import queuekit
 
@@ -770,8 +790,12 @@ class CelerySuite(Suite):
         self.queue = _apps.collector.register_jobs(
             queuekit.create_queue(backend="celery", url=self.broker, queue_prefix=self.prefix)
         )
-        self.app = _apps.make_celery(self.broker, self.native_name)
+        # On RabbitMQ queuekit-celery publishes with confirms (enqueue returns once the broker
+        # has the job); the main comparison gives celery the same guarantee.
+        self.app = _apps.make_celery(self.broker, self.native_name, confirm=self.amqp)
         self.task = self.app.tasks[JOB]
+        if self.amqp:
+            self.shipped = _apps.make_celery(self.broker, self.native_name)
         self.raw_close: Callable[[], None] = lambda: None
         if self.broker == REDIS_URL:
             self.client = redis_client()
@@ -787,6 +811,8 @@ class CelerySuite(Suite):
         self.raw_close()
         self.queue.close()
         self.app.close()
+        if self.amqp:
+            self.shipped.close()
         if self.broker == REDIS_URL:
             delete_matching(self.client, f"*{self.token}*")
             self.client.close()
@@ -853,7 +879,24 @@ class CelerySuite(Suite):
                 env=env,
                 purge=self.purge,
             ),
+            # queuekit-celery sets worker_prefetch_multiplier=1 (priorities and fairness);
+            # celery's default is 4. The same worker with celery's default:
+            WorkerSide(
+                "queuekit worker -c 1, prefetch x4",
+                qk_fill,
+                lambda port, tag: self.queue.enqueue(JOB, (port, tag)),
+                command=self.qk_worker_command(
+                    "celery",
+                    self.broker,
+                    f"queue_prefix={self.prefix}",
+                    "worker_prefetch_multiplier=4",
+                ),
+                purge=self.purge,
+            ),
         ]
+
+    def worker_pairs(self) -> list[tuple[int, int, Target | None, str]]:
+        return [*super().worker_pairs(), (2, 1, DRAIN_TARGET, "worker_prefetch_multiplier=4")]
 
 
 class CeleryRedisSuite(CelerySuite):
@@ -866,6 +909,7 @@ class CeleryAmqpSuite(CelerySuite):
     name = "celery-rabbitmq"
     services = ("rabbitmq",)
     broker = AMQP_URL
+    native = "celery task.delay(), confirm_publish"
     bulk_over_single = Target("ratio", 5.0)
 
 
@@ -1125,6 +1169,9 @@ def _rates(suite: Suite, sizes: Sizes, report: Report, log: Callable[[str], None
     }
     for baseline in baselines:
         sides[baseline.label] = side(lambda b=baseline: b.run(bulk_n, batch), bulk_n)  # type: ignore[misc]
+    others = suite.enqueue_baselines()
+    for other in others:
+        sides[f"native {other.label}"] = side(lambda o=other: o.run(n, 0), n)  # type: ignore[misc]
     variants = suite.enqueue_variants()
     for variant in variants:
         sides[f"queuekit {variant.label}"] = side(lambda v=variant: v.run(n, 0), n)  # type: ignore[misc]
@@ -1148,6 +1195,18 @@ def _rates(suite: Suite, sizes: Sizes, report: Report, log: Callable[[str], None
         suite.native,
         suite.enqueue_target,
     )
+    for other in others:
+        compare(
+            report,
+            name,
+            "enqueue, one at a time",
+            "us/call",
+            LOWER,
+            us["queuekit"],
+            us[f"native {other.label}"],
+            other.label,
+            other.target,
+        )
     for variant in variants:
         compare(
             report,
