@@ -532,7 +532,7 @@ class HueySuite(Suite):
 
     def bulk_baselines(self) -> list[Bulk]:
         if self.storage == "redis":
-            return [raw_lpush(self.client, f"bench-{self.token}-raw")]
+            return [raw_lpush(self.client, f"bench-{self.token}-{self.name}-raw")]
         return [self.raw.bulk()]
 
     def enqueue_variants(self) -> list[Bulk]:
@@ -634,7 +634,8 @@ class RqSuite(Suite):
         self.Queue = Queue
 
     def teardown(self) -> None:
-        self.purge()
+        with contextlib.suppress(Exception):  # a broker that went away must not stop the rest
+            self.purge()
         for start in range(0, len(self.ids), 500):
             keys = []
             for job_id in self.ids[start : start + 500]:
@@ -648,7 +649,7 @@ class RqSuite(Suite):
     def purge(self) -> None:
         self.queue.rq_queue().empty()
         self.rq.empty()
-        delete_matching(self.client, f"bench-{self.token}-raw")
+        delete_matching(self.client, f"bench-{self.token}-{self.name}-raw")
 
     def qk_enqueue(self, n: int) -> None:
         enqueue = self.queue.enqueue
@@ -673,7 +674,7 @@ class RqSuite(Suite):
 
         return [
             Bulk("rq Queue.enqueue_many", native, Target("ratio", 1.0)),
-            raw_lpush(self.client, f"bench-{self.token}-raw"),
+            raw_lpush(self.client, f"bench-{self.token}-{self.name}-raw"),
         ]
 
     def worker_sides(self) -> list[WorkerSide]:
@@ -799,15 +800,16 @@ class CelerySuite(Suite):
         self.raw_close: Callable[[], None] = lambda: None
         if self.broker == REDIS_URL:
             self.client = redis_client()
-            self.raw = raw_lpush(self.client, f"bench-{self.token}-raw")
+            self.raw = raw_lpush(self.client, f"bench-{self.token}-{self.name}-raw")
         else:
-            self.raw, self.raw_close = raw_amqp(f"bench-{self.token}-raw")
+            self.raw, self.raw_close = raw_amqp(f"bench-{self.token}-{self.name}-raw")
         self.qk_enqueue(1)  # declare the queues, open the pools
         self.native_enqueue(1)
         self.purge()
 
     def teardown(self) -> None:
-        self.purge()
+        with contextlib.suppress(Exception):  # a broker that went away must not stop the rest
+            self.purge()
         self.raw_close()
         self.queue.close()
         self.app.close()
@@ -823,7 +825,7 @@ class CelerySuite(Suite):
     def purge(self) -> None:
         _purge_queues(self.app.connection_for_write, [self.qk_name, self.native_name])
         if self.broker == REDIS_URL:
-            delete_matching(self.client, f"bench-{self.token}-raw")
+            delete_matching(self.client, f"bench-{self.token}-{self.name}-raw")
 
     def qk_enqueue(self, n: int) -> None:
         enqueue = self.queue.enqueue
@@ -943,12 +945,12 @@ class KombuSuite(Suite):
         self.producer.maybe_declare(self.native_queue)
         self.raw_close: Callable[[], None] = lambda: None
         if self.amqp:
-            self.raw, self.raw_close = raw_amqp(f"bench-{self.token}-raw")
+            self.raw, self.raw_close = raw_amqp(f"bench-{self.token}-{self.name}-raw")
             self.celery_name = f"bench-{self.token}-kombu-celery"  # not celery-rabbitmq's queue
             self.celery = _apps.make_celery(self.url, self.celery_name)
         else:
             self.client = redis_client()
-            self.raw = raw_lpush(self.client, f"bench-{self.token}-raw")
+            self.raw = raw_lpush(self.client, f"bench-{self.token}-{self.name}-raw")
         self.qk_enqueue(1)
         self.native_enqueue(1)
         self.purge()
@@ -959,7 +961,8 @@ class KombuSuite(Suite):
         return Connection(self.url)
 
     def teardown(self) -> None:
-        self.purge()
+        with contextlib.suppress(Exception):  # a broker that went away must not stop the rest
+            self.purge()
         self.raw_close()
         self.queue.close()
         self.conn.release()
@@ -978,7 +981,7 @@ class KombuSuite(Suite):
             names.append(self.celery_name)
         _purge_queues(self._conn, names)
         if not self.amqp:
-            delete_matching(self.client, f"bench-{self.token}-raw")
+            delete_matching(self.client, f"bench-{self.token}-{self.name}-raw")
 
     def qk_enqueue(self, n: int) -> None:
         enqueue = self.queue.enqueue
