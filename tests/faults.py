@@ -64,6 +64,9 @@ class Backend:
     in_hand: int = 1
     #: Seconds until a dead worker's unacknowledged messages are delivered again.
     redelivery: float = 0.0
+    #: The transport takes a message off the queue before it records it as unacknowledged
+    #: (kombu on Redis): a kill in that instant loses that one message.
+    pop_window: bool = False
     worker_args: tuple[str, ...] = ()
     #: Removes what the run left in the services.
     cleanup: Callable[[dict[str, Any]], None] = field(default=lambda options: None)
@@ -248,6 +251,7 @@ BACKENDS: dict[str, Backend] = {
             "queuekit_kombu",
             _kombu_redis,
             redelivery=VISIBILITY + 3,
+            pop_window=True,
             cleanup=_clean_kombu,
         ),
     )
@@ -404,11 +408,14 @@ class CrashResult:
     in_hand_at_kills: list[int]
     bound: int
     seconds: float
+    pop_window: bool = False
 
     def problems(self) -> list[str]:
-        """What contradicts the backend's declared delivery guarantee."""
+        """What contradicts the backend's declared delivery guarantee (with its documented
+        gap: one message per kill on a transport that pops before recording the ack)."""
         found = []
-        if self.delivery == "at-least-once" and self.lost:
+        allowed = self.kills if self.pop_window else 0
+        if self.delivery == "at-least-once" and self.lost > allowed:
             found.append(f"{self.lost} jobs lost on an at-least-once backend")
         if self.delivery == "at-most-once":
             if self.lost > self.bound:
@@ -471,6 +478,7 @@ def crash(
             in_hand_at_kills=in_hand,
             bound=kills * backend.in_hand,
             seconds=round(time.monotonic() - began, 1),
+            pop_window=backend.pop_window,
         )
     return result
 

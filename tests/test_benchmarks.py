@@ -29,9 +29,19 @@ NEEDS = {
 }
 
 
+def _importable(module: str) -> bool:
+    # find_spec raises ValueError for a module another test left in sys.modules without a spec.
+    if sys.modules.get(module) is not None:
+        return True
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:
+        return True
+
+
 def installed(suite: str) -> bool:
     """Whether every module the suite needs can be imported here."""
-    return all(importlib.util.find_spec(module) is not None for module in NEEDS[suite])
+    return all(_importable(module) for module in NEEDS[suite])
 
 
 def quick(*suites: str) -> list[str]:
