@@ -1,6 +1,6 @@
 """queuekit-celery beyond the conformance suite: configuration, the JSON-only wire, the broker
-down at enqueue, and real worker processes (500 jobs, hard time limits, Celery's inspect, warm
-shutdown, SIGKILL mid-job)."""
+down at enqueue, and real worker processes (500 jobs, hard time limits, Celery's inspect, Flower,
+warm shutdown, SIGKILL mid-job)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import base64
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -262,6 +265,46 @@ def test_acks_late_declares_at_least_once() -> None:
         late.close()
 
 
+def test_events_option_turns_on_celery_task_events() -> None:
+    """events=true turns on the worker's task events and the sender's task-sent event."""
+    default = make_queue(url=REDIS_URL)
+    watched = make_queue(url=REDIS_URL, events="true")
+    try:
+        assert not default.celery.conf.worker_send_task_events
+        assert not default.celery.conf.task_send_sent_event
+        assert watched.celery.conf.worker_send_task_events is True
+        assert watched.celery.conf.task_send_sent_event is True
+    finally:
+        default.close()
+        watched.close()
+
+
+def test_burst_is_refused_with_a_typed_error() -> None:
+    """run_worker(burst=True) raises UnsupportedCapability naming --burst and the fix."""
+    queue = make_queue(url=REDIS_URL)
+    try:
+        with pytest.raises(UnsupportedCapability, match=r"no burst mode.*without --burst.*SIGTERM"):
+            queue.run_worker(burst=True)
+    finally:
+        queue.close()
+
+
+def test_worker_burst_flag_is_a_clear_cli_error() -> None:
+    """`queuekit worker --backend celery --burst` exits 2 with the sentence naming the flag and
+    the fix, no traceback, before any connection is tried."""
+    out = subprocess.run(
+        [sys.executable, "-m", "queuekit", "worker", *worker_args({"url": REDIS_URL}), "--burst"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **JOBS_ENV},
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "queuekit worker: error: Celery's worker has no burst mode" in out.stderr
+    assert "without --burst" in out.stderr and "SIGTERM" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 # -- the wire -------------------------------------------------------------------------------
 
 
@@ -464,6 +507,87 @@ class TestPreforkWorkerOnRedis:
         )
         assert out.returncode == 0, out.stderr
         assert RECORD in out.stdout and STUBBORN in out.stdout and "queuekit-" in out.stdout
+
+
+FLOWER_AUTH = f"queuekit:{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def flower(tmp_path: Path) -> Iterator[str]:
+    """Flower on the celery tests' Redis (db 3), on a port the OS picks, behind basic auth
+    (its API refuses anonymous calls), with its periodic enable_events off so it sees only what
+    a worker sends by itself; its base URL, and it is always stopped afterwards."""
+    log = tmp_path / "flower.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWER_")}
+    command = [sys.executable, "-m", "celery", "-b", REDIS_URL, "flower"]
+    command += ["--address=127.0.0.1", "--port=0", "--enable_events=False"]
+    command += [f"--basic_auth={FLOWER_AUTH}"]
+    with log.open("wb") as sink:
+        # cwd: Flower reads ./flowerconfig.py when there is one.
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, cwd=tmp_path, env=env
+        )
+    try:
+        found: list[str] = []
+
+        def listening() -> bool:
+            text = log.read_text(errors="replace")
+            found.extend(re.findall(r"Visit me at (http://127\.0\.0\.1:\d+)", text))
+            return bool(found) or process.poll() is not None
+
+        assert wait_until(listening, timeout=20) and found, (
+            f"Flower did not start:\n{log.read_text()}"
+        )
+        yield found[0]
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def flower_api(base: str, path: str) -> Any:
+    """GET Flower's JSON API at ``path``; None when Flower answers 404 (not seen yet)."""
+    token = base64.b64encode(FLOWER_AUTH.encode()).decode()
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Basic {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+
+
+@pytest.mark.redis
+def test_flower_reports_the_job_by_its_id(flower: str, tmp_path: Path, ns: str) -> None:
+    """Flower, fed only by the events a worker started with events=true sends, reports a job
+    by its queuekit id with the job's name, the worker and the final state SUCCESS."""
+    worker = f"{ns}@flowertest"
+    options = options_for(ns, pool="solo", events="true", worker_name=worker)
+    queue = make_queue(**options)
+    try:
+        with worker_process(worker_args(options), env=JOBS_ENV, stop_signal=signal.SIGKILL):
+            # Task events are not stored: enqueue once Flower hears this worker's heartbeat.
+            assert wait_until(lambda: flower_api(flower, "/api/workers?status=true").get(worker))
+            job_id = queue.enqueue(RECORD, [str(tmp_path / "ran"), "seen by flower"])
+            assert queue.get_result(job_id).wait(timeout=20).succeeded
+            seen: dict[str, Any] = {}
+
+            def succeeded() -> bool:
+                seen.update(flower_api(flower, f"/api/task/info/{job_id}") or {})
+                return seen.get("state") == "SUCCESS"
+
+            assert wait_until(succeeded, timeout=10), seen
+            listed = flower_api(flower, f"/api/tasks?taskname={RECORD}&state=SUCCESS")
+        assert (seen["uuid"], seen["name"], seen["worker"]) == (job_id, RECORD, worker)
+        assert seen["result"] == "'seen by flower'" and seen["received"] and seen["succeeded"]
+        assert listed[job_id]["name"] == RECORD and listed[job_id]["state"] == "SUCCESS"
+    finally:
+        queue.close()
 
 
 @pytest.mark.redis
