@@ -727,7 +727,8 @@ def bad_messages(count: int, path: str, seed: int = 7) -> list[tuple[str, bytes]
                 if data.strip().startswith((b"{", b"[")) or data.strip() in (b"", b"0"):
                     data = b"\xff" + data
             elif kind == 1:
-                data = json.dumps(rng.choice([[1, 2], "text", 12, None, True])).encode()
+                # Not "text": rq reads a 4-item JSON value as (function, instance, args, kwargs).
+                data = json.dumps(rng.choice([[1, 2], "some text", 12, None, True])).encode()
             elif kind == 2:
                 base.pop(rng.choice(["job", "args", "kwargs"]))
                 data = json.dumps(base).encode()

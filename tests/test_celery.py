@@ -10,6 +10,7 @@ import os
 import pickle
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -448,14 +449,18 @@ def test_worker_never_unpickles_a_message(tmp_path: Path, ns: str) -> None:
 class TestPreforkWorkerOnRedis:
     """One `queuekit worker` with Celery's prefork pool (2 processes) serves the whole class."""
 
+    node: str
+
     @pytest.fixture(scope="class")
-    def running(self) -> Iterator[CeleryQueue]:
+    def running(self, request: pytest.FixtureRequest) -> Iterator[CeleryQueue]:
         import redis
 
         name = f"celery-{uuid.uuid4().hex[:10]}"
         options = options_for(name, hard_timeout_grace="1")
         queue = make_queue(**options)
         with spawn_worker(options, "-c", "2", "-Q", "default,other") as process:
+            # Its default node name: inspect asks this worker only (others may share db 3).
+            request.cls.node = f"queuekit-{process.pid}@{socket.gethostname()}"
             yield queue
             assert process.poll() is None, "the worker died during the tests"
         queue.close()
@@ -497,7 +502,8 @@ class TestPreforkWorkerOnRedis:
 
     def test_celery_inspect_sees_the_queuekit_tasks(self, running: CeleryQueue) -> None:
         """`celery inspect registered` and control.inspect() list the jobs as Celery tasks."""
-        replies = running.celery.control.inspect(timeout=5, limit=1).registered() or {}
+        inspect = running.celery.control.inspect(timeout=5, limit=1, destination=[self.node])
+        replies = inspect.registered() or {}
         assert any(MARKED in tasks and RECORD in tasks for tasks in replies.values()), replies
         out = subprocess.run(
             [sys.executable, "-m", "celery", "-b", REDIS_URL, "inspect", "registered", "-t", "2"],

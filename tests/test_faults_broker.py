@@ -2,7 +2,8 @@
 machine's documentation gives. Producers get a typed error within a bound, never a hang; running
 workers reconnect by themselves; RabbitMQ (persistent) loses nothing it accepted.
 
-These tests stop services other suites use: they are marked slow, take an exclusive lock on
+These tests stop services other suites use: they are marked slow and stops_services (no other
+test runs meanwhile, tests/conftest.py), take an exclusive lock on
 /tmp/queuekit-broker-restart.lock around every restart, and always bring the service back up.
 """
 
@@ -22,7 +23,7 @@ from queuekit.base import BaseQueue
 from queuekit.exceptions import QueueError
 from tests import faults
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow]
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.stops_services]
 
 LOCK = "/tmp/queuekit-broker-restart.lock"
 #: Seconds an enqueue may take while the broker is down before it counts as a hang.

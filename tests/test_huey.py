@@ -3,6 +3,7 @@ processes running huey's consumer; the JSON-only wire; configuration and errors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -302,14 +303,47 @@ def test_unreachable_redis_fails_fast_naming_the_url_without_password() -> None:
 # -- mapped features beyond the conformance suite ------------------------------------------------
 
 
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[redis.Redis]:
+    """A redis-server of this test's own, whose server-wide command counters no other client
+    (a parallel test, a benchmark) moves; a client on its database 1."""
+    import socket
+    import subprocess
+
+    for _ in range(5):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        command += ["--appendonly", "no", "--dir", str(tmp_path)]
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        client = redis.Redis(port=port, db=1)
+        deadline = time.monotonic() + 10
+        while server.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(redis.ConnectionError):
+                if client.ping():
+                    break
+            time.sleep(0.02)
+        if server.poll() is None:
+            break
+    try:
+        assert client.ping()
+        yield client
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(10)
+
+
 @pytest.mark.redis
-def test_enqueue_many_is_one_redis_transaction(redis_db: redis.Redis, tmp_path: Path) -> None:
+def test_enqueue_many_is_one_redis_transaction(private_redis: redis.Redis, tmp_path: Path) -> None:
     """50 jobs and their state records reach Redis in one MULTI/EXEC: one round trip."""
-    queue = queuekit.create_queue(backend="huey", url=REDIS_URL)
+    port = private_redis.connection_pool.connection_kwargs["port"]
+    queue = queuekit.create_queue(backend="huey", url=f"redis://127.0.0.1:{port}/1")
     collector.register_jobs(queue)
 
     def calls(name: str) -> int:
-        stats = redis_db.info("commandstats")
+        stats = private_redis.info("commandstats")
         return int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
 
     before = {name: calls(name) for name in ("exec", "zadd", "set")}

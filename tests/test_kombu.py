@@ -262,6 +262,7 @@ def test_sigkill_mid_batch_loses_no_job(namespace: str, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.rabbitmq
+@pytest.mark.stops_services
 @pytest.mark.skipif(
     not (os.environ.get("CI") or os.environ.get("QUEUEKIT_RESTART_RABBITMQ")),
     reason="restarts RabbitMQ, which breaks other suites using it at the same time; runs under "
