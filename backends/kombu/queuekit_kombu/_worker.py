@@ -17,6 +17,8 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
+import socket
+import struct
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -37,6 +39,32 @@ if TYPE_CHECKING:
 
 #: A message due this close to now runs at once.
 TOLERANCE = 0.002
+#: Seconds the consume loop waits for a message before it looks at the stop flag again.
+POLL = 0.25
+
+
+def _plain_socket(conn: Any) -> socket.socket | None:
+    """The TCP socket of a py-amqp connection (not TLS, not another transport), else None."""
+    try:
+        from amqp.transport import TCPTransport  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    transport = getattr(conn.connection, "transport", None)
+    if not isinstance(transport, TCPTransport):
+        return None
+    sock = getattr(transport, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _read_timeout(sock: socket.socket | None, seconds: float) -> None:
+    """Let the kernel end a blocking read after ``seconds`` (SO_RCVTIMEO; 0: never)."""
+    if sock is not None:
+        whole = int(seconds)
+        sock.setsockopt(
+            socket.SOL_SOCKET,
+            socket.SO_RCVTIMEO,
+            struct.pack("ll", whole, int((seconds - whole) * 1_000_000)),
+        )
 
 
 def _body(message: Any) -> bytes:
@@ -148,6 +176,7 @@ class _Consumer:
         self.held: list[tuple[float, int, Any, Envelope]] = []
         self._seq = itertools.count()
         self._qos = self.prefetch
+        self.sock: socket.socket | None = None
 
     def serve(self) -> None:
         queue, conn = self.queue, self.conn
@@ -164,14 +193,23 @@ class _Consumer:
         consumer.consume()
         heartbeat = bool(queue.options["heartbeat"])
         stop, burst = self.worker.stop, self.worker.burst
+        # On a plain AMQP socket the kernel ends an idle read after POLL seconds, so the loop
+        # reads in blocking mode: a timeout passed to drain_events would switch the socket's
+        # mode and poll() before every read, 15 system calls per job. Synchronous calls in
+        # the loop (basic_qos) and the shutdown lift the bound while they wait for an answer.
+        self.sock = sock = _plain_socket(conn)
+        _read_timeout(sock, POLL)
         try:
             while not stop.is_set():
-                timeout = 0.25
-                if self.held:
-                    timeout = max(min(timeout, self.held[0][0] - time.time()), 0.0)
                 idle = False
                 try:
-                    conn.drain_events(timeout=timeout)
+                    if self.held:
+                        timeout = max(min(POLL, self.held[0][0] - time.time()), 0.0)
+                        conn.drain_events(timeout=timeout)
+                    elif sock is not None:
+                        conn.drain_events()
+                    else:
+                        conn.drain_events(timeout=POLL)
                 except TimeoutError:
                     idle = not self.inbox
                 if heartbeat:
@@ -184,6 +222,7 @@ class _Consumer:
         finally:
             # Unacknowledged messages (prefetched, held for their eta) go back to the queue.
             if conn.connected:
+                _read_timeout(sock, 0)
                 consumer.cancel()
                 channel.close()
 
@@ -233,7 +272,9 @@ class _Consumer:
         """Held messages count against the prefetch window; widen it so others still arrive."""
         wanted = self.prefetch + len(self.held)
         if wanted != self._qos:
+            _read_timeout(self.sock, 0)
             channel.basic_qos(0, wanted, False)
+            _read_timeout(self.sock, POLL)
             self._qos = wanted
 
     def _run(self, message: Any, envelope: Envelope) -> None:
