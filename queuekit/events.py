@@ -63,6 +63,12 @@ def active() -> bool:
     return bool(_subscribers) or logger.isEnabledFor(logging.DEBUG)
 
 
+def enabled(kind: EventKind) -> bool:
+    """True when an event of ``kind`` would be logged or has a subscriber: a worker's hot path
+    builds the event only then."""
+    return bool(_subscribers) or logger.isEnabledFor(_LEVELS[kind])
+
+
 def emit(event: Event) -> None:
     """Log ``event`` and hand it to every subscriber; a failing subscriber is logged, not raised."""
     level = _LEVELS[event.kind]

@@ -150,7 +150,10 @@ def execute(queue: BaseQueue, message: bytes | str | dict[str, Any] | Envelope) 
     policy = _policy(spec, envelope)
     context = policies.context_for(envelope, policy.retries, queue.backend_name)
     started = time.time()
-    events.emit(events.Event("started", job_id, name, envelope.queue, queue.backend_name, attempt))
+    if events.enabled("started"):
+        events.emit(
+            events.Event("started", job_id, name, envelope.queue, queue.backend_name, attempt)
+        )
     try:
         value = _run(queue, spec, envelope, context, envelope.options.get("timeout"))
         check_json(value, "the return value")
@@ -198,17 +201,18 @@ def execute(queue: BaseQueue, message: bytes | str | dict[str, Any] | Envelope) 
             JobStatus.FAILED, envelope, job_id, None, info, started, finished, failure=reason
         )
     finished = time.time()
-    events.emit(
-        events.Event(
-            "succeeded",
-            job_id,
-            name,
-            envelope.queue,
-            queue.backend_name,
-            attempt,
-            detail={"duration": finished - started},
+    if events.enabled("succeeded"):
+        events.emit(
+            events.Event(
+                "succeeded",
+                job_id,
+                name,
+                envelope.queue,
+                queue.backend_name,
+                attempt,
+                detail={"duration": finished - started},
+            )
         )
-    )
     return Outcome(JobStatus.SUCCEEDED, envelope, job_id, value, None, started, finished)
 
 
@@ -231,14 +235,20 @@ def _policy(spec: RegisteredJob, envelope: Envelope) -> policies.RetryPolicy:
 def _call(spec: RegisteredJob, envelope: Envelope, context: policies.JobContext, app: Any) -> Any:
     token = policies.set_current(context)
     try:
+        if app is None:  # no application context to enter: no generator to set up per job
+            return _invoke(spec, envelope, context)
         with _app_context(app):
-            if spec.takes_context:
-                value = spec.func(context, *envelope.args, **envelope.kwargs)
-            else:
-                value = spec.func(*envelope.args, **envelope.kwargs)
-            return _run_coroutine(value) if inspect.iscoroutine(value) else value
+            return _invoke(spec, envelope, context)
     finally:
         policies.reset_current(token)
+
+
+def _invoke(spec: RegisteredJob, envelope: Envelope, context: policies.JobContext) -> Any:
+    if spec.takes_context:
+        value = spec.func(context, *envelope.args, **envelope.kwargs)
+    else:
+        value = spec.func(*envelope.args, **envelope.kwargs)
+    return _run_coroutine(value) if inspect.iscoroutine(value) else value
 
 
 def _run_coroutine(coroutine: Any) -> Any:
