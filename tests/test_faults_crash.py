@@ -41,7 +41,8 @@ def test_sigkilled_worker_keeps_the_delivery_guarantee(
     assert result.kills == 5
     assert result.problems() == []
     if result.delivery == "at-least-once":
-        assert result.lost == 0
+        # None, but for the pop gap docs/reliability.md gives kombu on Redis: one loss per kill.
+        assert result.lost <= (result.kills if result.pop_window else 0)
     else:
         assert result.lost <= result.bound and result.duplicated == 0
 
