@@ -203,6 +203,7 @@ class KombuQueue(BaseQueue):
         self.amqp = self.driver == "amqp"
         self._confirming = self.amqp and bool(self.options["confirm_publish"])
         transport_options: dict[str, Any] = dict(self.retry_policy)
+        transport: Any = None
         if self.amqp:
             transport_options["confirm_publish"] = self.options["confirm_publish"]
         elif self.driver == "redis":
@@ -210,10 +211,17 @@ class KombuQueue(BaseQueue):
             if self.options["visibility_timeout"]:
                 # A SIGKILLed worker's unacknowledged messages come back only after this long.
                 transport_options["visibility_timeout"] = self.options["visibility_timeout"]
+            from kombu.transport import redis as kombu_redis
+
+            from . import _redis
+
+            if url.startswith("redis://") and type(probe.transport) is kombu_redis.Transport:
+                transport = _redis.Transport  # kombu's, with one client object per pool
         self._template = Connection(
             url,
             connect_timeout=self.options["connect_timeout"],
             transport_options=transport_options,
+            transport=transport,
         )
         max_priority: int = self.options["max_priority"]
         self.topology = Topology(prefix, max_priority, self.amqp)
