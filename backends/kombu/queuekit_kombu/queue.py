@@ -408,7 +408,7 @@ class KombuQueue(BaseQueue):
         """Publish ``items``, retrying on a fresh connection; return once the broker has them."""
         with self._lock:
             producer = self._get_producer()
-            fun = self._publish_confirmed if self._confirming else self._publish_each
+            fun = self._publish_amqp if self.amqp else self._publish_each
             try:
                 self._conn.ensure(producer, fun, **self.retry_policy)(producer, items)
             except self._errors() as exc:
@@ -462,41 +462,45 @@ class KombuQueue(BaseQueue):
             self._confirms = _Confirms(channel)
         return self._confirms
 
-    def _publish_confirmed(self, producer: Any, items: Sequence[_Item]) -> None:
-        """Publish every message, then wait for all their confirms at once (one for a single
-        enqueue, one wait for a whole batch).
+    def _publish_amqp(self, producer: Any, items: Sequence[_Item]) -> None:
+        """Write every message as one basic.publish, then (with confirms) wait for all their
+        confirms at once: one wait for a single enqueue, one for a whole batch.
 
-        The first message on a new channel goes through kombu's confirmed publish, which puts
-        the channel in confirm mode. After that each message is written as one basic.publish:
-        py-amqp's own publish first polls the socket for a connection.blocked notice, which the
-        wait for the confirm reads anyway; skipping that poll saves three system calls a job.
+        With confirms, the first message on a new channel goes through kombu's confirmed
+        publish, which puts the channel in confirm mode, and the rest skip py-amqp's publish
+        wrapper: it polls the socket for a connection.blocked notice before every message (two
+        mode switches and a read), and the wait for the confirm reads that notice anyway.
+        Without confirms nothing else reads the producer's socket, so py-amqp's own publish
+        (with that poll, which also surfaces a channel error) writes each message.
         """
         channel = producer.channel
-        confirms = self._confirms_for(channel)
-        if not confirms.selected:
-            self._publish_one(producer, items[0])
-            confirms.selected = True
-            items = items[1:]
-            if not items:
-                return
-        first = confirms.published + 1
-        prepare, send = channel.prepare_message, channel.send_method
+        confirms = None
+        if self._confirming:
+            confirms = self._confirms_for(channel)
+            if not confirms.selected:
+                self._publish_one(producer, items[0])
+                confirms.selected = True
+                items = items[1:]
+                if not items:
+                    return
+            first = confirms.published + 1
+        prepare, send, publish = channel.prepare_message, channel.send_method, channel.basic_publish
+        properties = {"delivery_mode": 2}
         for item in items:
             self._declare(producer, item.declare)
             message = prepare(
-                item.body,
-                item.priority,
-                CONTENT_TYPE,
-                "utf-8",
-                item.headers,
-                {"delivery_mode": 2},
+                item.body, item.priority, CONTENT_TYPE, "utf-8", item.headers, properties
             )
+            if confirms is None:
+                publish(message, item.exchange.name, item.routing_key)
+                continue
             # basic.publish(ticket, exchange, routing_key, mandatory, immediate) + the message
             send(
                 _PUBLISH, "Bssbb", (0, item.exchange.name, item.routing_key, False, False), message
             )
             confirms.published += 1
-        confirms.wait(first, confirms.published, self.options["confirm_timeout"])
+        if confirms is not None:
+            confirms.wait(first, confirms.published, self.options["confirm_timeout"])
 
     def _publish_dead(self, body: bytes, headers: dict[str, Any]) -> None:
         """Put ``body`` in the dead-letter queue (failed-job records, refusals off RabbitMQ)."""
