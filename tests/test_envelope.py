@@ -225,3 +225,18 @@ def test_peek_id_finds_the_id_of_a_broken_message_when_it_can(
 ) -> None:
     """peek_id returns a str id (at most 64 characters) or None, and never raises."""
     assert peek_id(raw) == expected
+
+
+def test_json_writer_writes_what_compact_json_dumps_writes() -> None:
+    """The kept C encoder writes json.dumps's compact output and refuses NaN and non-JSON."""
+    from queuekit.envelope import json_writer
+
+    value = {"a": [1, 2.5, None, True, "é\n"], "b": {"c": -0.0}, "d": 10**30}
+    assert json_writer()(value) == json.dumps(value, separators=(",", ":"))
+    assert json_writer(ensure_ascii=False)(value) == json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False
+    )
+    with pytest.raises(ValueError):
+        json_writer()([float("nan")])
+    with pytest.raises(TypeError, match="set is not JSON serializable"):
+        json_writer()({"s": {1}})
