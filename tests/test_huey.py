@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from huey.constants import EmptyData
 from queuekit_huey import HueyConnectionError, HueyQueue
 
 import queuekit
@@ -167,6 +170,25 @@ def test_a_task_message_is_the_envelope_plus_huey_fields(redis_db: redis.Redis) 
     assert message["huey"] == {"retries": 0, "retry_delay": 0}
     assert queuekit.Envelope.decode(raw).id == job_id
     queue.close()
+
+
+@pytest.mark.parametrize("compression", [False, True], ids=["plain", "gzip"])
+def test_the_fast_message_is_what_hueys_message_serializes_to(compression: bool) -> None:
+    """envelope_message + serialize_plain write the bytes huey's Message path writes, and huey
+    reads them back as the same task."""
+    from datetime import datetime
+
+    from huey.registry import Message
+    from queuekit_huey.serializer import JSONSerializer, envelope_message
+
+    serializer = JSONSerializer(compression)
+    envelope = queuekit.Envelope(job="j", args=[1, "é"], options={"priority": 2}).to_dict()
+    for eta, priority in ((None, None), (datetime(2030, 1, 2, 3, 4, 5, 6), 2)):
+        message = Message(envelope["id"], "queuekit.j", eta, 0, 0, priority, (envelope,), {})
+        fast = serializer.serialize_plain(envelope_message(envelope, eta, priority))
+        assert serializer.deserialize(fast) == serializer.deserialize(serializer.serialize(message))
+        if not compression:
+            assert fast == serializer.serialize(message)
 
 
 def test_pickled_message_is_never_unpickled(tmp_path: Path) -> None:
@@ -352,6 +374,98 @@ def test_enqueue_many_is_one_redis_transaction(private_redis: redis.Redis, tmp_p
     assert after["exec"] - before["exec"] == 1
     assert (after["zadd"] - before["zadd"], after["set"] - before["set"]) == (50, 50)
     assert len(queue) == 50 and queue.get_result(ids[-1]).status is JobStatus.QUEUED
+    queue.close()
+
+
+@pytest.mark.redis
+def test_enqueue_with_its_state_is_one_round_trip(
+    redis_db: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single enqueue writes the job's waiting state and its message in one round trip."""
+    queue = queuekit.create_queue(backend="huey", url=REDIS_URL)
+    assert isinstance(queue, HueyQueue)
+    collector.register_jobs(queue)
+    queue.enqueue(TOUCH, [str(tmp_path / "f"), "warm"])  # the pool's connection exists
+    sent: list[object] = []
+    connection_class = queue.huey.storage.pool.connection_class
+    original = connection_class.send_packed_command
+
+    def counting(self: object, command: object, check_health: bool = True) -> None:
+        sent.append(command)
+        original(self, command, check_health)
+
+    monkeypatch.setattr(connection_class, "send_packed_command", counting)
+    job_id = queue.enqueue(TOUCH, [str(tmp_path / "f"), "one"])
+    later = queue.enqueue(TOUCH, [str(tmp_path / "f"), "later"], delay=60, priority=3)
+    assert len(sent) == 2
+    monkeypatch.undo()
+    assert queue.get_result(job_id).status is JobStatus.QUEUED
+    result = queue.get_result(later)
+    assert (result.status, result.attempts, result.job_name) == (JobStatus.SCHEDULED, 0, TOUCH)
+    assert queue.huey.pending_count() == 2 and queue.huey.scheduled_count() == 1
+    queue.close()
+
+
+@pytest.mark.redis
+def test_a_worker_writes_two_keys_per_job_and_no_revocation_flags(
+    private_redis: redis.Redis, tmp_path: Path
+) -> None:
+    """Per job a worker claims the attempt (the claim holds the running state) and writes the
+    outcome; huey's revocation check and flag deletion are not used (cancel() claims)."""
+    port = private_redis.connection_pool.connection_kwargs["port"]
+    url = f"redis://127.0.0.1:{port}/1"
+    queue = queuekit.create_queue(backend="huey", url=url)
+    collector.register_jobs(queue)
+    ids = [queue.enqueue(TOUCH, [str(tmp_path / "f"), str(i)]) for i in range(20)]
+
+    def calls() -> dict[str, int]:
+        stats = private_redis.info("commandstats")
+        return {
+            name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
+            for name in ("set", "mget", "del", "hget", "get")
+        }
+
+    before = calls()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "queuekit",
+            "worker",
+            "--backend",
+            "huey",
+            "--url",
+            url,
+            "--burst",
+            *APP,
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    after = calls()
+    delta = {name: after[name] - before[name] for name in after}
+    assert delta == {"set": 40, "mget": 0, "del": 0, "hget": 0, "get": 0}
+    assert all(queue.get_result(i).status is JobStatus.SUCCEEDED for i in ids)
+    assert (tmp_path / "f").read_text().count("\n") == 20
+    queue.close()
+
+
+def test_a_claimed_job_shows_the_running_state_its_claim_holds(tmp_path: Path) -> None:
+    """While a worker holds a job's claim, its state is the running record the claim holds,
+    and the job can no longer be canceled."""
+    queue = queuekit.create_queue(backend="huey", url=f"sqlite://{tmp_path}/h.db")
+    assert isinstance(queue, HueyQueue)
+    collector.register_jobs(queue)
+    job_id = queue.enqueue(TOUCH, [str(tmp_path / "f"), "x"])
+    started = time.time()
+    running = {"id": job_id, "job_name": TOUCH, "status": "running", "queue": "default"}
+    assert queue._claim(job_id, 1, {**running, "started_at": started, "attempts": 1})
+    result = queue.get_result(job_id)
+    assert (result.status, result.attempts) == (JobStatus.RUNNING, 1)
+    assert result.started_at is not None and abs(result.started_at.timestamp() - started) < 1e-3
+    assert queue.cancel(job_id) is False
+    assert queue.huey.storage.peek_data(f"r:{job_id}") is EmptyData
     queue.close()
 
 

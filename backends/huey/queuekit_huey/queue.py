@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect
 import logging
 import os
 import signal
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -51,11 +53,18 @@ from queuekit import (
 from queuekit.envelope import Envelope
 from queuekit.options import Option, suggest
 from queuekit.redact import redact
-from queuekit.redis_stores import RedisFailedStore, RedisLocks
+from queuekit.redis_stores import (
+    ReachingRedis,
+    RedisFailedStore,
+    RedisLocks,
+    outcome_to_dict,
+    result_from_dict,
+    send_commands,
+)
 from queuekit.runtime import Outcome
 from queuekit.stores import FailedJob, FailedStore, LockStore
 
-from .serializer import REFUSED, REFUSED_TASK, TASK_MODULE, JSONSerializer
+from .serializer import REFUSED, REFUSED_TASK, TASK_MODULE, JSONSerializer, envelope_message
 from .stores import StorageFailedStore, StorageLocks
 
 logger = logging.getLogger("queuekit.huey")
@@ -121,6 +130,55 @@ class WorkerInterrupted(QueueError):
     """The worker stopped without waiting while this job ran; the job did not finish."""
 
 
+class _StorageErrors(ReachingRedis):
+    """Redis errors as :class:`ReachingRedis` words them; SQLite errors likewise."""
+
+    __slots__ = ()
+
+    def __exit__(self, kind: Any, exc: BaseException | None, traceback: Any) -> None:
+        super().__exit__(kind, exc, traceback)
+        if isinstance(exc, sqlite3.OperationalError):
+            raise self.error(
+                f"Cannot {self.action}: the huey backend's SQLite database {self.where} failed "
+                f"({exc}). Check the path and its permissions."
+            ) from exc
+
+
+class _Recorder:
+    """Stands in for the Redis client of a copy of huey's storage and keeps the write commands
+    huey's storage code gives it (the ones its enqueue, schedule and put_data use)."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[Any, ...]] = []
+
+    def zadd(self, name: Any, mapping: Mapping[Any, Any]) -> None:
+        for member, score in mapping.items():
+            self.commands.append(("ZADD", name, score, member))
+
+    def lpush(self, name: Any, *values: Any) -> None:
+        self.commands.append(("LPUSH", name, *values))
+
+    def set(self, name: Any, value: Any, ex: Any = None, nx: bool = False) -> None:
+        command: tuple[Any, ...] = ("SET", name, value)
+        if nx:
+            command += ("NX",)
+        if ex is not None:
+            command += ("EX", ex)
+        self.commands.append(command)
+
+    def hset(self, name: Any, key: Any, value: Any) -> None:
+        self.commands.append(("HSET", name, key, value))
+
+    def hsetnx(self, name: Any, key: Any, value: Any) -> None:
+        self.commands.append(("HSETNX", name, key, value))
+
+    def delete(self, *names: Any) -> None:
+        self.commands.append(("DEL", *names))
+
+    def hdel(self, name: Any, *keys: Any) -> None:
+        self.commands.append(("HDEL", name, *keys))
+
+
 def _naive(timestamp: float, utc: bool) -> datetime:
     """An epoch time as the naive datetime huey schedules by (UTC or local)."""
     if utc:
@@ -128,33 +186,27 @@ def _naive(timestamp: float, utc: bool) -> datetime:
     return datetime.fromtimestamp(timestamp)
 
 
-def _ts(value: datetime | None) -> float | None:
-    return value.timestamp() if value is not None else None
-
-
-def _record(result: JobResult, pending: int | None, unique: str | None) -> dict[str, Any]:
-    """The JSON state record kept in huey's result store under the job id."""
+def _waiting(message: Any) -> dict[str, Any] | None:
+    """The waiting state a job's message stands for (what ``_read`` finds under the id of a
+    job no worker has taken yet), or None when it is not a queuekit envelope."""
+    payload = message.args[0] if message.args else None
+    if not isinstance(payload, dict):
+        return None
+    attempt = payload.get("attempt", 1)
+    options = payload.get("options")
+    options = options if isinstance(options, dict) else {}
     record: dict[str, Any] = {
-        "id": result.id,
-        "job_name": result.job_name,
-        "status": result.status.value,
-        "queue": result.queue,
-        "return_value": result.return_value,
-        "error": result.error.to_dict() if result.error else None,
-        "enqueued_at": _ts(result.enqueued_at),
-        "started_at": _ts(result.started_at),
-        "finished_at": _ts(result.finished_at),
-        "attempts": result.attempts,
+        "id": payload.get("id"),
+        "job_name": payload.get("job", ""),
+        "status": "scheduled" if "eta" in options else "queued",
+        "queue": payload.get("queue"),
+        "enqueued_at": payload.get("enqueued_at"),
+        "attempts": attempt - 1,
+        "pending_attempt": attempt,
     }
-    if pending is not None:
-        record["pending_attempt"] = pending  # the attempt a cancel() must claim
-    if unique is not None:
-        record["unique_key"] = unique
+    if options.get("unique_key") is not None:
+        record["unique_key"] = options["unique_key"]
     return record
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value, timezone.utc) if value else None
 
 
 class _Scheduler(Scheduler):  # type: ignore[misc]
@@ -202,9 +254,20 @@ class _Consumer(Consumer):  # type: ignore[misc]
 
 
 class _Huey(Huey):  # type: ignore[misc]
-    """huey, with one change: a message that does not decode, or names a task this worker does
+    """huey, with two changes: a message that does not decode, or names a task this worker does
     not have, becomes a call of the refusing task instead of an error in huey's worker loop
-    (which would log it and drop it)."""
+    (which would log it and drop it); and huey's revocation is not used."""
+
+    def is_revoked(self, task: Any, timestamp: Any = None, peek: bool = True) -> bool:
+        # queuekit never revokes: cancel() claims the job's attempt atomically, and the task,
+        # finding the claim taken, does not run. Without huey's check before each job and the
+        # deletion of its flag after, a job costs two storage round trips fewer.
+        return False
+
+    def delete(self, key: Any) -> Any:
+        if isinstance(key, str) and key.startswith("r:"):
+            return False  # a task's revocation flag ("r:<id>"), which queuekit never sets
+        return super().delete(key)
 
     def deserialize_task(self, data: Any) -> Any:
         try:
@@ -248,16 +311,18 @@ class HueyQueue(BaseQueue):
         "scheduler_interval (0.25 s), so a job may start up to that much late",
         "priority": "native: huey priorities (PriorityRedisHuey sorted set, SQLite ORDER BY); "
         "absent with priority=false on Redis and in immediate mode",
-        "results": "native: huey's result store holds a JSON state record per job id",
+        "results": "native: huey's result store holds each job's state under its id: the job's "
+        "message while it waits, the worker's claim while it runs, then a JSON record",
         "retries": "emulated by the runtime (backoff caps and jitter, retry_on, discard_on, "
         "Retry); each next attempt is a new message on huey's native schedule",
         "timeout": "emulated by the runtime: worker_type=process stops the job with SIGALRM; "
         "with threads the job fails at its limit and its thread runs on",
         "named_queues": "absent: one huey instance serves one queue; configure another name=",
-        "bulk": "a batch and its state records go in one Redis pipeline (MULTI/EXEC) or one "
-        "SQLite transaction, through huey's own storage code; absent on memory",
-        "cancel": "native: huey revoke_by_id, plus an atomic claim so a job a worker already "
-        "took is never reported canceled",
+        "bulk": "a batch and its state go to Redis in one MULTI/EXEC round trip, or in one "
+        "SQLite transaction; huey's own storage code builds every write; absent on memory",
+        "cancel": "an atomic claim per attempt: whoever claims first wins, so a job a worker "
+        "already took is never reported canceled, and the worker that takes a canceled job's "
+        "message skips it (huey's revocation is not used: it costs two round trips per job)",
         "unique": "RedisLocks on Redis; on SQLite/memory huey's put_if_empty",
         "failed_store": "RedisFailedStore on Redis; a huey storage of its own on SQLite/memory",
         "delivery": "at-most-once: huey removes a message when a worker takes it; a worker "
@@ -293,9 +358,12 @@ class HueyQueue(BaseQueue):
         self._tasks: dict[str, Any] = {}
         self.huey.task(name=REFUSED, context=True)(self._runner())
         self.huey.signal(huey_signals.SIGNAL_INTERRUPTED)(self._on_interrupted)
-        self.huey.signal(huey_signals.SIGNAL_REVOKED)(self._on_revoked)
         storage = self.huey.storage
         self._on_redis = isinstance(storage, RedisStorage)
+        # Writes on Redis go through _Recorder and send_commands (huey's result notification
+        # sends a pipeline of its own: that configuration keeps redis-py's pipeline).
+        self._records_commands = self._on_redis and not storage.notify_result
+        self._local = threading.local()
         self._claims_expire = isinstance(storage, RedisExpireStorage)
         self._tracks_state = bool(opts["results"])
         self._narrow(storage)
@@ -425,7 +493,7 @@ class HueyQueue(BaseQueue):
             return SqliteStorage(name, **self._storage_kwargs)
         return MemoryStorage(name)
 
-    @property
+    @functools.cached_property
     def where(self) -> str:
         """The storage, for messages: its URL without the password, or the SQLite file."""
         if self.url:
@@ -437,21 +505,9 @@ class HueyQueue(BaseQueue):
             return f"redis://{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
         return "memory://"
 
-    @contextlib.contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
+    def _errors(self, action: str) -> _StorageErrors:
         """Turn a storage failure into a HueyConnectionError naming the redacted URL."""
-        try:
-            yield
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise HueyConnectionError(
-                f"Cannot {action}: the huey backend's Redis at {self.where} did not answer "
-                f"({redact(str(exc))}). Check that Redis runs there and the URL is right."
-            ) from exc
-        except sqlite3.OperationalError as exc:
-            raise HueyConnectionError(
-                f"Cannot {action}: the huey backend's SQLite database {self.where} failed "
-                f"({exc}). Check the path and its permissions."
-            ) from exc
+        return _StorageErrors(HueyConnectionError, action, self.where)
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -484,34 +540,22 @@ class HueyQueue(BaseQueue):
 
     def _message(self, envelope: Envelope) -> bytes:
         """The envelope as the JSON huey message a worker will receive."""
-        eta = envelope.options.get("eta")
+        options = envelope.options
+        eta = options.get("eta")
         due = None if eta is None or eta <= time.time() else _naive(eta, self.huey.utc)
-        message = Message(
-            envelope.id,
-            f"{TASK_MODULE}.{envelope.job}",
-            due,
-            0,  # huey never retries: the runtime does
-            0,
-            envelope.options.get("priority"),
-            (envelope.to_dict(),),
-            {},
-        )
-        data: bytes = self.huey.serializer.serialize(message)
+        message = envelope_message(envelope.to_dict(), due, options.get("priority"))
+        data: bytes = self.huey.serializer.serialize_plain(message)
         limit = self.codec.max_bytes
         if limit and (len(data) > limit or self.options["compression"]):
             envelope.encode()  # raises InvalidArguments when the envelope is over max_payload_bytes
         return data
 
     @contextlib.contextmanager
-    def _batch(self, size: int, *, one_write: bool = False) -> Iterator[Any]:
+    def _batch(self, size: int) -> Iterator[Any]:
         """huey's storage, or a copy of it whose writes form one batch: on Redis one pipeline
-        (MULTI/EXEC around several jobs), on SQLite one transaction. The copy runs huey's own
-        storage code; only where its commands go changes. A single write on Redis goes
-        straight to the storage: a pipeline of one command only adds its own cost."""
+        (MULTI/EXEC around several writes), on SQLite one transaction. The copy runs huey's own
+        storage code; only where its commands go changes."""
         storage = self.huey.storage
-        if one_write and self._on_redis:
-            yield storage
-            return
         batch = copy.copy(storage)
         if self._on_redis:
             with storage.conn.pipeline(transaction=size > 1) as pipe:
@@ -532,53 +576,76 @@ class HueyQueue(BaseQueue):
         else:
             yield storage
 
+    def _recording(self) -> Any:
+        """This thread's copy of huey's Redis storage whose client only records commands: huey's
+        own storage code builds each write (keys, the priority queue's member format, expiry)
+        and ``send_commands`` sends them all in one round trip, without a pipeline's cost."""
+        storage = getattr(self._local, "recording", None)
+        if storage is None:
+            storage = copy.copy(self.huey.storage)
+            storage.conn = _Recorder()
+            self._local.recording = storage
+        storage.conn.commands = []
+        return storage
+
     def _send(self, envelope: Envelope) -> None:
         self._send_many([envelope])
 
     def _send_many(self, envelopes: list[Envelope], *, record: bool = True) -> None:
         messages = [self._message(envelope) for envelope in envelopes]
-        with self._errors(f"enqueue {len(envelopes)} job(s)"):
+        state = record and self._tracks_state
+        with self._errors("enqueue"):
             if self.huey.immediate:
                 for envelope, data in zip(envelopes, messages, strict=True):
-                    if record:
-                        self._write(self.huey.storage, self._waiting(envelope))
+                    if state:
+                        self.huey.storage.put_data(envelope.id, data, is_result=True)
                     self.huey.enqueue(self.huey.deserialize_task(data))
                 return
-            one_write = len(envelopes) == 1 and not (record and self._tracks_state)
-            with self._batch(len(envelopes), one_write=one_write) as storage:
-                for envelope, data in zip(envelopes, messages, strict=True):
-                    if record and self._tracks_state:
-                        self._write(storage, self._waiting(envelope))
-                    eta = envelope.options.get("eta")
-                    if eta is not None and eta > time.time():
-                        storage.add_to_schedule(data, _naive(eta, self.huey.utc))
-                    else:
-                        storage.enqueue(data, envelope.options.get("priority"))
+            if self._records_commands:
+                storage = self._recording()
+                self._put(storage, envelopes, messages, state)
+                send_commands(self._pool, storage.conn.commands, transaction=len(envelopes) > 1)
+                return
+            with self._batch(len(envelopes)) as storage:
+                self._put(storage, envelopes, messages, state)
 
-    def _waiting(self, envelope: Envelope) -> dict[str, Any]:
-        # What _record() makes of the waiting JobResult, built directly: this runs for every
-        # job enqueued, and the JobResult round trip cost as much as the rest of the record.
-        status = JobStatus.SCHEDULED if "eta" in envelope.options else JobStatus.QUEUED
-        record: dict[str, Any] = {
-            "id": envelope.id,
-            "job_name": envelope.job,
-            "status": status.value,
-            "queue": envelope.queue,
-            "return_value": None,
-            "error": None,
-            "enqueued_at": round(envelope.enqueued_at, 6),  # microseconds, as a datetime keeps
-            "started_at": None,
-            "finished_at": None,
-            "attempts": envelope.attempt - 1,
-            "pending_attempt": envelope.attempt,
-        }
-        unique = envelope.options.get("unique_key")
-        if unique is not None:
-            record["unique_key"] = unique
-        return record
+    def _put(
+        self, storage: Any, envelopes: list[Envelope], messages: list[bytes], state: bool
+    ) -> None:
+        """Each job's message and (with ``state``) its waiting state, written through
+        ``storage``. The waiting state is the message itself, under the job id: nothing more
+        to build or encode, and ``_read`` tells queued from scheduled by its eta."""
+        for envelope, data in zip(envelopes, messages, strict=True):
+            if state:
+                storage.put_data(envelope.id, data, is_result=True)
+            eta = envelope.options.get("eta")
+            if eta is not None and eta > time.time():
+                storage.add_to_schedule(data, _naive(eta, self.huey.utc))
+            else:
+                storage.enqueue(data, envelope.options.get("priority"))
 
-    def _write(self, storage: Any, record: dict[str, Any]) -> None:
-        storage.put_data(record["id"], self.huey.serializer.serialize(record), is_result=True)
+    def _encode(self, record: dict[str, Any]) -> bytes:
+        # A record without a return value holds only plain JSON queuekit wrote itself; a return
+        # value goes through the serializer's tagging walk, as every other value huey stores.
+        serializer = self.huey.serializer
+        if record.get("return_value") is None:
+            return bytes(serializer.serialize_plain(record))
+        return bytes(serializer.serialize(record))
+
+    def _write(self, record: dict[str, Any], release: str | None = None) -> None:
+        """Store a job's state record; with ``release``, then delete that claim marker (on
+        Redis both in one round trip)."""
+        data = self._encode(record)
+        if self._records_commands:
+            storage = self._recording()
+            storage.put_data(record["id"], data, is_result=True)
+            if release is not None:
+                storage.delete_data(release)
+            send_commands(self._pool, storage.conn.commands)
+            return
+        self.huey.storage.put_data(record["id"], data, is_result=True)
+        if release is not None:
+            self.huey.storage.delete_data(release)
 
     def _result_after_send(self, envelope: Envelope) -> JobResult:
         if self.huey.immediate and self._tracks_state:
@@ -588,12 +655,23 @@ class HueyQueue(BaseQueue):
     # -- state ----------------------------------------------------------------------------------
 
     def _read(self, job_id: str) -> dict[str, Any] | None:
+        """A job's state record: the stored one, the waiting state its message stands for, or,
+        while a worker runs it, the running state the worker's claim holds."""
         with self._errors(f"read the state of job {job_id}"):
             raw = self.huey.storage.peek_data(job_id)
         if raw is EmptyData:
             return None
         data = self.huey.serializer.deserialize(raw)
+        if isinstance(data, Message):
+            data = _waiting(data)
         if isinstance(data, dict) and "status" in data:
+            if data["status"] in ("queued", "scheduled"):
+                attempt = data.get("pending_attempt", 1)
+                with self._errors(f"read the state of job {job_id}"):
+                    claim = self.huey.storage.peek_data(self._claim_key(job_id, attempt))
+                running = None if claim is EmptyData else self.huey.serializer.deserialize(claim)
+                if isinstance(running, dict) and running.get("status") == "running":
+                    return {**data, **running}
             return data
         # Not ours: huey stored an error because the task itself broke (say, storage down).
         metadata = getattr(data, "metadata", None) or {}
@@ -615,20 +693,7 @@ class HueyQueue(BaseQueue):
                 f"{self.where}: it was never enqueued here, or its state expired "
                 f"(result_ttl={self.options['result_ttl']:g} s)."
             )
-        error = data.get("error")
-        return JobResult(
-            id=data["id"],
-            job_name=data.get("job_name", ""),
-            status=JobStatus(data["status"]),
-            queue=data.get("queue") or self.default_queue,
-            return_value=data.get("return_value"),
-            error=ErrorInfo.from_dict(error) if error else None,
-            enqueued_at=_dt(data.get("enqueued_at")),
-            started_at=_dt(data.get("started_at")),
-            finished_at=_dt(data.get("finished_at")),
-            attempts=int(data.get("attempts", 0)),
-            backend=self,
-        )
+        return result_from_dict(data, self, self.default_queue)
 
     def wait_for_change(self, result: JobResult, timeout: float) -> JobResult:
         if self.huey.immediate:
@@ -643,11 +708,18 @@ class HueyQueue(BaseQueue):
     def _claim_key(self, job_id: str, attempt: int) -> str:
         return f"queuekit.claim.{job_id}.{attempt}"
 
-    def _claim(self, job_id: str, attempt: int, by: str) -> bool:
-        """Atomically take attempt ``attempt`` of a job: for a worker to run, or to cancel it."""
+    def _claim(self, job_id: str, attempt: int, by: str | dict[str, Any]) -> bool:
+        """Atomically take attempt ``attempt`` of a job: for a worker to run (``by`` is then the
+        running state, which ``_read`` shows), or to cancel it."""
         ttl = max(int(self.options["result_ttl"]), 1) if self._claims_expire else None
-        value = self.huey.serializer.serialize(by)
-        return bool(self.huey.storage.put_if_empty(self._claim_key(job_id, attempt), value, ttl))
+        key = self._claim_key(job_id, attempt)
+        serializer = self.huey.serializer
+        value = serializer.serialize_plain(by) if isinstance(by, dict) else serializer.serialize(by)
+        if self._records_commands:
+            storage = self._recording()
+            storage.put_if_empty(key, value, ttl)
+            return bool(send_commands(self._pool, storage.conn.commands)[0])
+        return bool(self.huey.storage.put_if_empty(key, value, ttl))
 
     def _cancel(self, job_id: str) -> bool:
         data = self._read(job_id)
@@ -656,9 +728,8 @@ class HueyQueue(BaseQueue):
         with self._errors(f"cancel job {job_id}"):
             if not self._claim(job_id, int(data.get("pending_attempt", 1)), "canceled"):
                 return False  # a worker took it first
-            self.huey.revoke_by_id(job_id, revoke_once=True)
             data.update(status="canceled", finished_at=time.time())
-            self._write(self.huey.storage, data)
+            self._write(data)
         if data.get("unique_key"):
             self.locks.release(data["unique_key"], job_id)  # type: ignore[union-attr]
         return True
@@ -673,42 +744,51 @@ class HueyQueue(BaseQueue):
     # -- worker side ----------------------------------------------------------------------------
 
     def _execute(self, payload: Any) -> None:
-        """The body of every huey task: claim the attempt, mark it running, run the runtime."""
-        claim: str | None = None
+        """The body of every huey task: claim the attempt (the claim holds the running state),
+        run the runtime; ``_record`` then writes the outcome."""
+        local = self._local
+        local.claim = None
         if self._tracks_state and isinstance(payload, dict) and payload.get("job") in self.jobs:
             job_id, attempt = payload.get("id"), payload.get("attempt", 1)
             if isinstance(job_id, str) and type(attempt) is int:
-                if not self._claim(job_id, attempt, "running"):
+                running = {
+                    "id": job_id,
+                    "job_name": str(payload["job"]),
+                    "status": "running",
+                    "queue": str(payload.get("queue", self.default_queue)),
+                    "enqueued_at": payload.get("enqueued_at"),
+                    "started_at": time.time(),
+                    "attempts": attempt,
+                }
+                key = self._claim_key(job_id, attempt)
+                if not self._claim(job_id, attempt, running):
                     logger.info("job %s was canceled before it started; not running it", job_id)
+                    if not self._claims_expire:  # the cancel's marker; no one else takes it now
+                        self.huey.storage.delete_data(key)
                     return
-                claim = self._claim_key(job_id, attempt)
-                running = JobResult(
-                    id=job_id,
-                    job_name=str(payload["job"]),
-                    status=JobStatus.RUNNING,
-                    queue=str(payload.get("queue", self.default_queue)),
-                    enqueued_at=_dt(payload.get("enqueued_at")),
-                    started_at=datetime.now(timezone.utc),
-                    attempts=attempt,
-                )
-                self._write(self.huey.storage, _record(running, None, None))
+                # Markers that do not expire go with the outcome's record (see _record).
+                local.claim = None if self._claims_expire else key
         try:
             self.process(payload)
         finally:
-            if claim is not None and not self._claims_expire:
-                self.huey.storage.delete_data(claim)
+            leftover, local.claim = local.claim, None
+            if leftover is not None:
+                self.huey.storage.delete_data(leftover)
 
     def _record(self, outcome: Outcome) -> None:
         if not self._tracks_state or not outcome.job_id:
             return
-        result = outcome.to_result()
-        pending = None
-        if outcome.retry_in is not None and outcome.envelope is not None:
-            status = JobStatus.SCHEDULED if outcome.retry_in > 0 else JobStatus.QUEUED
-            result = replace(result, status=status)
-            pending = outcome.envelope.attempt + 1
-        unique = outcome.envelope.options.get("unique_key") if outcome.envelope else None
-        self._write(self.huey.storage, _record(result, pending, unique))
+        record = outcome_to_dict(outcome)
+        envelope = outcome.envelope
+        if outcome.retry_in is not None and envelope is not None:
+            record["status"] = "scheduled" if outcome.retry_in > 0 else "queued"
+            record["pending_attempt"] = envelope.attempt + 1  # the attempt a cancel() must claim
+        unique = envelope.options.get("unique_key") if envelope else None
+        if unique is not None:
+            record["unique_key"] = unique
+        release = getattr(self._local, "claim", None)
+        self._local.claim = None
+        self._write(record, release)
 
     def _retry(self, envelope: Envelope, delay: float) -> None:
         """The next attempt, as a new message on huey's schedule (or queue, without delay);
@@ -719,13 +799,6 @@ class HueyQueue(BaseQueue):
         self._send_many(
             [replace(envelope, attempt=envelope.attempt + 1, options=options)], record=False
         )
-
-    def _on_revoked(self, signal_name: str, task: Any) -> None:
-        """huey skipped a canceled job: drop its claim marker."""
-        payload = task.args[0] if task.args else None
-        if isinstance(payload, dict) and not self._claims_expire:
-            key = self._claim_key(str(payload.get("id")), int(payload.get("attempt", 1)))
-            self.huey.storage.delete_data(key)
 
     def _on_interrupted(self, signal_name: str, task: Any) -> None:
         """The consumer stopped without waiting while this job ran: record it as failed."""

@@ -17,6 +17,8 @@ from huey.registry import Message  # type: ignore[import-untyped]
 from huey.serializer import Serializer  # type: ignore[import-untyped]
 from huey.utils import Error  # type: ignore[import-untyped]
 
+from queuekit.envelope import json_writer
+
 #: Huey names a task ``<module>.<class name>``; every queuekit job's task lives in this module.
 TASK_MODULE = "queuekit"
 #: The task that hands undecodable messages and unknown jobs to the runtime, which refuses them.
@@ -35,8 +37,8 @@ _META = (
     "timeout",
 )
 _TAGS = ("$tuple", "$datetime", "$seconds", "$error", "$bytes")
-# One encoder for every write: json.dumps() with options builds a new one per call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+# One writer for every write (UTF-8 as is: the bytes are smaller than with escapes).
+_dumps = json_writer(ensure_ascii=False)
 
 
 class JSONSerializer(Serializer):  # type: ignore[misc]
@@ -46,10 +48,17 @@ class JSONSerializer(Serializer):  # type: ignore[misc]
         self, compression: bool = False, compression_level: int = 6, use_zlib: bool = False
     ) -> None:
         super().__init__(compression, compression_level, use_zlib)
+        self._compressor = _Compressor(compression, compression_level, use_zlib)
 
     def _serialize(self, data: Any) -> bytes:
         obj = _message_to_json(data) if isinstance(data, Message) else _to_json(data)
-        return _ENCODER.encode(obj).encode()
+        return _dumps(obj).encode()
+
+    def serialize_plain(self, obj: dict[str, Any]) -> bytes:
+        """What :meth:`serialize` makes of ``obj``, for an object queuekit built of plain JSON
+        values (no tuple, datetime, bytes or tag-like dict): without the walk that tags them."""
+        data = _dumps(obj).encode()
+        return bytes(self._compressor.serialize(data)) if self.comp else data
 
     def _deserialize(self, data: Any) -> Any:
         if isinstance(data, memoryview):
@@ -58,6 +67,29 @@ class JSONSerializer(Serializer):  # type: ignore[misc]
         if isinstance(obj, dict) and isinstance(obj.get("huey"), dict):
             return _message_from_json(obj)
         return _from_json(obj)
+
+
+class _Compressor(Serializer):  # type: ignore[misc]
+    """huey's Serializer whose encoding step passes bytes through: only its compression runs."""
+
+    def _serialize(self, data: Any) -> Any:
+        return data
+
+
+def envelope_message(
+    envelope: dict[str, Any], eta: datetime | None, priority: int | None
+) -> dict[str, Any]:
+    """The JSON object a huey message of one queuekit envelope is, as :class:`JSONSerializer`
+    writes ``Message(id, name, eta, 0, 0, priority, (envelope,), {})``: the envelope plus huey's
+    scheduling fields under ``"huey"``. Built directly, as every enqueue does it."""
+    meta: dict[str, Any] = {}
+    if eta is not None:
+        meta["eta"] = {"$datetime": eta.isoformat()}
+    if priority is not None:
+        meta["priority"] = priority
+    meta["retries"] = 0  # huey never retries a queuekit job: the runtime does
+    meta["retry_delay"] = 0
+    return {**envelope, "huey": meta}
 
 
 def _refuse_constant(name: str) -> Any:
