@@ -101,9 +101,8 @@ _GROUPS: list[tuple[str, str, str | None, str]] = [
 ]
 
 
-def _group(item: pytest.Item) -> str | None:
-    """The xdist group of ``item``: from _GROUPS, or its module or class when it shares a
-    module- or class-scoped fixture (set up once per worker that runs a test using it)."""
+def _service_group(item: pytest.Item) -> str | None:
+    """The group of _GROUPS ``item`` belongs to, if any."""
     file = item.path.name
     name = getattr(item, "originalname", item.name)
     for file_pattern, name_pattern, marker, group in _GROUPS:
@@ -111,11 +110,20 @@ def _group(item: pytest.Item) -> str | None:
             continue
         if marker is None or item.get_closest_marker(marker) is not None:
             return group
+    return None
+
+
+def _group(item: pytest.Item) -> str | None:
+    """The xdist group of ``item``: from _GROUPS, or its module or class when it shares a
+    module- or class-scoped fixture (set up once per worker that runs a test using it)."""
+    group = _service_group(item)
+    if group is not None:
+        return group
     scopes = {_scope(item, name) for name in getattr(item, "fixturenames", ())}
     if "class" in scopes and item.cls is not None:
-        return f"{file}::{item.cls.__name__}"
+        return f"{item.path.name}::{item.cls.__name__}"
     if scopes & {"class", "module"}:
-        return file
+        return item.path.name
     return None
 
 
@@ -186,36 +194,48 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 class _ServicesLock:
-    """A readers-writer lock between processes (xdist workers, and other test runs on this
-    machine): every test holds it shared, a test marked ``stops_services`` (it stops Redis or
-    RabbitMQ) holds it alone. A writer first takes the gate, which readers pass on their way in,
-    so a waiting writer is never starved by a stream of readers."""
+    """Locks between processes (xdist workers, and other test runs on this machine).
 
-    GATE = Path(tempfile.gettempdir()) / "queuekit-tests-gate.lock"
-    LOCK = Path(tempfile.gettempdir()) / "queuekit-tests-services.lock"
-    #: Seconds to wait for the lock before the test fails instead of hanging.
+    A readers-writer lock on the services: every test holds it shared, a test marked
+    ``stops_services`` (it stops Redis or RabbitMQ) holds it alone. A writer first takes the
+    gate, which readers pass on their way in, so a waiting writer is never starved by a stream
+    of readers. Then a lock per group of _GROUPS, so that another test run on this machine never
+    works in the same Redis database or names at the same time (taken second: whoever holds a
+    group lock holds the services lock too, so no two tests wait for each other).
+    """
+
+    DIRECTORY = Path(tempfile.gettempdir())
+    GATE = DIRECTORY / "queuekit-tests-gate.lock"
+    LOCK = DIRECTORY / "queuekit-tests-services.lock"
+    #: Seconds to wait for a lock before the test fails instead of hanging.
     TIMEOUT = 900.0
 
     def __init__(self) -> None:
         self.handles: list[IO[str]] = []
+        self.group: IO[str] | None = None
 
     def enter(self, item: pytest.Item) -> None:
-        if self.handles:  # kept from the previous test, which shares a fixture with this one
-            return
-        alone = item.get_closest_marker("stops_services") is not None
-        gate = self._take(self.GATE, fcntl.LOCK_EX)
-        lock = self._take(self.LOCK, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        if alone:
-            self.handles = [lock, gate]
-        else:
-            gate.close()
-            self.handles = [lock]
+        if not self.handles:  # else kept from the previous test, which shares a fixture
+            alone = item.get_closest_marker("stops_services") is not None
+            gate = self._take(self.GATE, fcntl.LOCK_EX)
+            lock = self._take(self.LOCK, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+            if alone:
+                self.handles = [lock, gate]
+            else:
+                gate.close()
+                self.handles = [lock]
+        group = _service_group(item)
+        if group is not None:
+            self.group = self._take(self.DIRECTORY / f"queuekit-tests-{group}.lock", fcntl.LOCK_EX)
 
     def leave(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        if self.group is not None:
+            self.group.close()  # closing the file releases its lock
+            self.group = None
         if nextitem is not None and len(self.handles) == 1 and _shares_state(item, nextitem):
             return
         for handle in self.handles:
-            handle.close()  # closing the file releases its lock
+            handle.close()
         self.handles = []
 
     def _take(self, path: Path, mode: int) -> IO[str]:
