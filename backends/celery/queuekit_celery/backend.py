@@ -384,6 +384,9 @@ class CeleryQueue(BaseQueue):
             "worker_send_task_events": self.options["events"],
             "task_send_sent_event": self.options["events"],
         }
+        if _scheme(str(self.url)) == "redis":
+            # kombu's Redis transport, with one client object per pool (see _redis.py).
+            conf["broker_transport"] = "queuekit_celery._redis:Transport"
         conf.update(settings)
         conf["broker_transport_options"] = self._transport_options(
             conf.get("broker_transport_options")
