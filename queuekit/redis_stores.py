@@ -292,7 +292,10 @@ def _pack(commands: Sequence[Sequence[Any]], pool: Any) -> bytes:
             elif kind is int or kind is float:
                 arg = repr(arg).encode()
             elif kind is not bytes:
-                arg = bytes(pool.get_encoder().encode(arg))
+                if isinstance(arg, str) and not isinstance(arg, bool):  # a str enum, say
+                    arg = arg.encode(encoding, errors)
+                else:
+                    arg = bytes(pool.get_encoder().encode(arg))
             parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
     return b"".join(parts)
 
