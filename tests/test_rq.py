@@ -228,26 +228,27 @@ def test_rq_statuses_map_onto_queuekit_statuses(queue: RqQueue, client: redis.Re
         assert queue.get_result(job_id).status is status, rq_status
 
 
-def test_enqueue_many_is_one_pipeline(queue: RqQueue, monkeypatch: pytest.MonkeyPatch) -> None:
-    """enqueue_many sends 100 calls in one MULTI/EXEC pipeline and no other Redis command."""
+def test_enqueue_many_is_one_round_trip(queue: RqQueue, monkeypatch: pytest.MonkeyPatch) -> None:
+    """enqueue_many sends 100 calls in one MULTI/EXEC round trip and no other Redis command."""
     queue.enqueue(ADD, [0, 0])  # rq asks the server's version once per queue object
     calls: list[str] = []
-    execute = redis.client.Pipeline.execute
+    send = redis.connection.Connection.send_packed_command
     command = redis.Redis.execute_command
 
-    def counted_execute(self: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(f"pipeline of {len(self.command_stack)}")
-        return execute(self, *args, **kwargs)
+    def counted_send(self: Any, packed: Any, *args: Any, **kwargs: Any) -> Any:
+        data = b"".join(packed) if isinstance(packed, list) else packed
+        calls.append(f"one write: MULTI {b'MULTI' in data}, EXEC {b'EXEC' in data}")
+        return send(self, packed, *args, **kwargs)
 
     def counted_command(self: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(str(args[0]))
         return command(self, *args, **kwargs)
 
-    monkeypatch.setattr(redis.client.Pipeline, "execute", counted_execute)
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted_send)
     monkeypatch.setattr(redis.Redis, "execute_command", counted_command)
     ids = queue.enqueue_many(ADD, [call(i, i) for i in range(100)])
     monkeypatch.undo()
-    assert len(calls) == 1 and calls[0].startswith("pipeline of "), calls
+    assert calls == ["one write: MULTI True, EXEC True"], calls
     assert queue.rq_queue().job_ids == [queue.rq_queue().job_ids[0], *ids]
 
 
