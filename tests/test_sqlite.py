@@ -205,8 +205,16 @@ def test_sigkill_mid_batch_loses_nothing(tmp_path: Path) -> None:
         worker.wait(10)
     assert queue.count() > 0, "the batch finished before the last kill; make jobs slower"
     worker = start_worker(db, "-o", "lease=1.0")
+
+    def states() -> list[tuple[str, int]]:
+        query = "SELECT state, COUNT(*) FROM queuekit_jobs GROUP BY state"
+        return queue.connection().execute(query).fetchall()
+
     try:
+        # A killed run may have written its line and left its job running: its lease expires
+        # and the job runs again, which can come after every line is there.
         wait_until(lambda: len(runs(out)) == total, 90, "every job to run")
+        wait_until(lambda: states() == [("succeeded", total)], 30, "every job to succeed")
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
@@ -215,12 +223,7 @@ def test_sigkill_mid_batch_loses_nothing(tmp_path: Path) -> None:
     assert set(counts) == set(range(total))
     assert duplicates <= kills  # one job in hand per kill, at most
     assert queue.count() == 0
-    states = (
-        queue.connection()
-        .execute("SELECT state, COUNT(*) FROM queuekit_jobs GROUP BY state")
-        .fetchall()
-    )
-    assert states == [("succeeded", total)]
+    assert states() == [("succeeded", total)]
 
 
 def test_sigkill_of_a_process_pool_loses_nothing(tmp_path: Path) -> None:
