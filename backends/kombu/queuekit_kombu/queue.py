@@ -50,6 +50,46 @@ _CONFIRMS = [spec.Basic.Ack, spec.Basic.Nack]
 _PUBLISH = spec.Basic.Publish
 
 
+#: Bytes of frames a batch collects before it writes them.
+COALESCE_BYTES = 65536
+
+
+@contextlib.contextmanager
+def _coalesced_writes(connection: Any, enabled: bool = True) -> Iterator[None]:
+    """Collect the frames py-amqp writes in the block and send them in one write per 64 KiB:
+    one system call (and one wake-up of the broker) for a batch instead of one per message.
+    Nothing in the block may wait for an answer from the broker."""
+    transport: Any = getattr(connection, "transport", None)
+    write = getattr(transport, "__dict__", {}).get("_write")
+    if not enabled or write is None:
+        yield
+        return
+    chunks: list[bytes] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal size
+        if chunks:
+            data = b"".join(chunks)
+            chunks.clear()
+            size = 0
+            write(data)
+
+    def buffered(data: Any) -> None:
+        nonlocal size
+        chunks.append(bytes(data))  # py-amqp reuses the buffer it hands over
+        size += len(data)
+        if size >= COALESCE_BYTES:
+            flush()
+
+    transport._write = buffered
+    try:
+        yield
+    finally:
+        transport._write = write
+        flush()
+
+
 class _Confirms:
     """Publisher-confirm bookkeeping of one AMQP channel: how many messages were published on
     it in confirm mode, and up to which delivery tag the broker has acknowledged them."""
@@ -474,33 +514,35 @@ class KombuQueue(BaseQueue):
         (with that poll, which also surfaces a channel error) writes each message.
         """
         channel = producer.channel
-        confirms = None
-        if self._confirming:
-            confirms = self._confirms_for(channel)
-            if not confirms.selected:
-                self._publish_one(producer, items[0])
-                confirms.selected = True
-                items = items[1:]
-                if not items:
-                    return
-            first = confirms.published + 1
-        prepare, send, publish = channel.prepare_message, channel.send_method, channel.basic_publish
-        properties = {"delivery_mode": 2}
-        for item in items:
+        for item in items:  # synchronous requests first: the writes below may be coalesced
             self._declare(producer, item.declare)
-            message = prepare(
-                item.body, item.priority, CONTENT_TYPE, "utf-8", item.headers, properties
-            )
-            if confirms is None:
+        prepare, properties = channel.prepare_message, {"delivery_mode": 2}
+        if not self._confirming:
+            publish = channel.basic_publish
+            for item in items:
+                message = prepare(
+                    item.body, item.priority, CONTENT_TYPE, "utf-8", item.headers, properties
+                )
                 publish(message, item.exchange.name, item.routing_key)
-                continue
-            # basic.publish(ticket, exchange, routing_key, mandatory, immediate) + the message
-            send(
-                _PUBLISH, "Bssbb", (0, item.exchange.name, item.routing_key, False, False), message
-            )
-            confirms.published += 1
-        if confirms is not None:
-            confirms.wait(first, confirms.published, self.options["confirm_timeout"])
+            return
+        confirms = self._confirms_for(channel)
+        if not confirms.selected:
+            self._publish_one(producer, items[0])
+            confirms.selected = True
+            items = items[1:]
+            if not items:
+                return
+        first, send = confirms.published + 1, channel.send_method
+        with _coalesced_writes(self._conn.connection, len(items) > 1):
+            for item in items:
+                message = prepare(
+                    item.body, item.priority, CONTENT_TYPE, "utf-8", item.headers, properties
+                )
+                # basic.publish(ticket, exchange, routing_key, mandatory, immediate) + message
+                args = (0, item.exchange.name, item.routing_key, False, False)
+                send(_PUBLISH, "Bssbb", args, message)
+                confirms.published += 1
+        confirms.wait(first, confirms.published, self.options["confirm_timeout"])
 
     def _publish_dead(self, body: bytes, headers: dict[str, Any]) -> None:
         """Put ``body`` in the dead-letter queue (failed-job records, refusals off RabbitMQ)."""
