@@ -53,6 +53,8 @@ from queuekit.policies import RetryPolicy, backoff_from_wire
 from queuekit.redact import redact
 from queuekit.runtime import Outcome, error_info
 
+from ._confirms import publish_confirmed
+
 logger = logging.getLogger("queuekit.celery")
 
 #: The state queuekit stores when it hands a job to the broker (Celery's FAQ recipe for telling
@@ -61,6 +63,9 @@ SENT = "SENT"
 
 #: queuekit priorities are clamped to 0..PRIORITY_MAX; higher runs sooner.
 PRIORITY_MAX = 9
+
+#: Seconds ``enqueue_many`` waits for RabbitMQ's confirms of a batch.
+BATCH_CONFIRM_TIMEOUT = 30.0
 
 #: Celery settings queuekit fixes: JSON is the only accepted content on every wire.
 _JSON_ONLY = {
@@ -476,6 +481,23 @@ class CeleryQueue(BaseQueue):
                 marked = [envelope.id for envelope in envelopes]
                 self._store_waiting(envelopes)
             with self.celery.producer_or_acquire() as producer:
+                if len(envelopes) > 1 and self._confirms_publishes():
+                    # RabbitMQ with confirms: one wait for the batch's confirms, not one each;
+                    # the first message declares the queue (kombu's maybe_declare copies the
+                    # queue for every message, whether it declares or not).
+                    first = envelopes[0]
+                    publish_confirmed(
+                        producer,
+                        envelopes,
+                        lambda envelope: self._publish(
+                            envelope,
+                            producer,
+                            declare=envelope is first or envelope.queue != first.queue,
+                        ),
+                        BATCH_CONFIRM_TIMEOUT,
+                        coalesce=all(e.queue == first.queue for e in envelopes),
+                    )
+                    return
                 batch = getattr(producer, "batch", None)  # kombu >= 5.7: one pipeline on Redis
                 with batch() if batch is not None and len(envelopes) > 1 else _nothing():
                     for envelope in envelopes:
@@ -488,6 +510,10 @@ class CeleryQueue(BaseQueue):
                     self.celery.backend.forget(job_id)
             raise self._unavailable(exc) from None
 
+    def _confirms_publishes(self) -> bool:
+        options = self.celery.conf.broker_transport_options or {}
+        return self.broker_kind == "amqp" and bool(options.get("confirm_publish"))
+
     def _unavailable(self, exc: BaseException) -> BrokerUnavailable:
         where = redact(str(self.url))
         if self.result_backend_url:
@@ -498,7 +524,7 @@ class CeleryQueue(BaseQueue):
             f"{self.options['connect_timeout']:g} s bounds each attempt."
         )
 
-    def _publish(self, envelope: Envelope, producer: Any) -> None:
+    def _publish(self, envelope: Envelope, producer: Any, declare: bool = True) -> None:
         options: dict[str, Any] = {
             "task_id": envelope.id,
             "args": [envelope.encode().decode()],
@@ -516,6 +542,8 @@ class CeleryQueue(BaseQueue):
         timeout = envelope.options.get("timeout")
         if timeout:
             options["time_limit"] = float(timeout) + self.options["hard_timeout_grace"]
+        if not declare:
+            options["declare"] = []  # its queue was declared by this batch's first message
         self.celery.send_task(envelope.job, **options)
 
     def _retry(self, envelope: Envelope, delay: float) -> None:
