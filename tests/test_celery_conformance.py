@@ -105,6 +105,29 @@ class _CelerySuite(QueueConformance):
         self.stop_signal = signal.SIGTERM
         super().test_len_counts_waiting_jobs(queue, tmp_path)
 
+    # These three read the failed store once the job's result is final: the worker writes the
+    # failed record just after the result, and a SIGKILL in between loses it (and, on RabbitMQ,
+    # may lose the early ack, so the first attempt is delivered again and runs after the retry).
+
+    def test_exhausted_retries_fail_for_good_into_the_failed_store(
+        self, queue: BaseQueue, tmp_path: Path
+    ) -> None:
+        """Exhausted retries end in the failed store (worker stopped with SIGTERM)."""
+        self.stop_signal = signal.SIGTERM
+        super().test_exhausted_retries_fail_for_good_into_the_failed_store(queue, tmp_path)
+
+    def test_discard_on_runs_once_and_keeps_the_traceback(
+        self, queue: BaseQueue, tmp_path: Path
+    ) -> None:
+        """discard_on: one run, kept as discarded (worker stopped with SIGTERM)."""
+        self.stop_signal = signal.SIGTERM
+        super().test_discard_on_runs_once_and_keeps_the_traceback(queue, tmp_path)
+
+    def test_failed_job_is_kept_and_can_be_retried(self, queue: BaseQueue, tmp_path: Path) -> None:
+        """A failed job is kept and retried under its id (worker stopped with SIGTERM)."""
+        self.stop_signal = signal.SIGTERM
+        super().test_failed_job_is_kept_and_can_be_retried(queue, tmp_path)
+
 
 @pytest.mark.redis
 class TestCeleryRedisConformance(_CelerySuite):
