@@ -58,9 +58,12 @@ def make_huey(where: str, name: str) -> Any:
     return app
 
 
-def make_celery(broker: str, queue: str, confirm: bool = False) -> Any:
+def make_celery(
+    broker: str, queue: str, confirm: bool = False, max_priority: int | None = None
+) -> Any:
     """A Celery app as shipped (no result backend), its default queue ``queue``; ``confirm``
-    turns on publisher confirms (RabbitMQ), as queuekit-celery does."""
+    turns on publisher confirms (RabbitMQ) and ``max_priority`` declares the queue with
+    x-max-priority, as queuekit-celery does."""
     from celery import Celery
 
     app = Celery("bench", broker=broker, set_as_current=False)
@@ -71,6 +74,8 @@ def make_celery(broker: str, queue: str, confirm: bool = False) -> Any:
     )
     if confirm:
         app.conf.broker_transport_options = {"confirm_publish": True}
+    if max_priority:
+        app.conf.task_queue_max_priority = max_priority
     app.task(name=JOB, ignore_result=True)(noop)
     return app
 
@@ -128,7 +133,12 @@ def __getattr__(name: str) -> Any:
     if name == "huey":
         value = make_huey(os.environ["BENCH_HUEY_URL"], os.environ["BENCH_HUEY_NAME"])
     elif name == "celery_app":
-        value = make_celery(os.environ["BENCH_CELERY_BROKER"], os.environ["BENCH_CELERY_QUEUE"])
+        priority = os.environ.get("BENCH_CELERY_MAX_PRIORITY")
+        value = make_celery(
+            os.environ["BENCH_CELERY_BROKER"],
+            os.environ["BENCH_CELERY_QUEUE"],
+            max_priority=int(priority) if priority else None,
+        )
     else:
         raise AttributeError(name)
     globals()[name] = value

@@ -101,6 +101,18 @@ class Bulk:
     target: Target | None = None
 
 
+@dataclass
+class Pair:
+    """Another configuration measured on both sides, single enqueue against single enqueue
+    (e.g. publisher confirms off on both): queuekit's ``ours(n, 0)``, the native ``theirs(n, 0)``."""
+
+    label: str
+    ours: Callable[[int, int], None]
+    theirs: Callable[[int, int], None]
+    baseline: str
+    target: Target | None = None
+
+
 class Suite:
     """A backend and its native library; subclasses fill in the sides."""
 
@@ -167,6 +179,10 @@ class Suite:
 
     def bulk_variants(self) -> list[Bulk]:
         """Other queuekit configurations' batches, held to the same bars as the default's."""
+        return []
+
+    def enqueue_pairs(self) -> list[Pair]:
+        """Single enqueues of another configuration on both sides, compared with each other."""
         return []
 
     def worker_sides(self) -> list[WorkerSide]:
@@ -735,11 +751,16 @@ class RqSuite(Suite):
 # -- celery ---------------------------------------------------------------------------------------
 
 
-def _celery_command(broker: str, queue: str) -> tuple[list[str], dict[str, str]]:
+def _celery_command(
+    broker: str, queue: str, max_priority: int | None = None
+) -> tuple[list[str], dict[str, str]]:
     command = [python(), "-m", "celery", "-A", "_apps:celery_app", "worker", "-c", "1"]
     command += ["-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat"]
     command += ["--loglevel", "WARNING"]
-    return command, {"BENCH_CELERY_BROKER": broker, "BENCH_CELERY_QUEUE": queue}
+    env = {"BENCH_CELERY_BROKER": broker, "BENCH_CELERY_QUEUE": queue}
+    if max_priority:
+        env["BENCH_CELERY_MAX_PRIORITY"] = str(max_priority)
+    return command, env
 
 
 def _purge_queues(conn_factory: Callable[[], Any], names: list[str]) -> None:
@@ -771,6 +792,13 @@ class CelerySuite(Suite):
     def amqp(self) -> bool:
         return self.broker.startswith("amqp")
 
+    @property
+    def max_priority(self) -> int | None:
+        """queuekit-celery declares its RabbitMQ queues with x-max-priority 9 (priorities are
+        one of its capabilities); the native app declares the same kind of queue, as the kombu
+        suite does: a priority queue costs RabbitMQ more per message than a plain one."""
+        return 9 if self.amqp else None
+
     def enqueue_baselines(self) -> list[Bulk]:
         if not self.amqp:
             return []
@@ -780,7 +808,30 @@ class CelerySuite(Suite):
             for i in range(n):
                 delay(0, i)
 
-        return [Bulk("celery task.delay() as shipped (no confirms)", run)]
+        return [Bulk("celery task.delay() as shipped (no confirms, plain queue)", run)]
+
+    def enqueue_pairs(self) -> list[Pair]:
+        if not self.amqp:
+            return []
+
+        def ours(n: int, batch: int) -> None:
+            enqueue = self.unconfirmed_queue.enqueue
+            for i in range(n):
+                enqueue(JOB, (0, i))
+
+        def theirs(n: int, batch: int) -> None:
+            delay = self.unconfirmed.tasks[JOB].delay
+            for i in range(n):
+                delay(0, i)
+
+        return [
+            Pair(
+                "confirm_publish off on both sides",
+                ours,
+                theirs,
+                "celery task.delay(), no confirms",
+            )
+        ]
 
     def setup(self) -> None:
         import queuekit
@@ -792,11 +843,26 @@ class CelerySuite(Suite):
             queuekit.create_queue(backend="celery", url=self.broker, queue_prefix=self.prefix)
         )
         # On RabbitMQ queuekit-celery publishes with confirms (enqueue returns once the broker
-        # has the job); the main comparison gives celery the same guarantee.
-        self.app = _apps.make_celery(self.broker, self.native_name, confirm=self.amqp)
+        # has the job); the main comparison gives celery the same guarantee and the same queue.
+        self.app = _apps.make_celery(
+            self.broker, self.native_name, confirm=self.amqp, max_priority=self.max_priority
+        )
         self.task = self.app.tasks[JOB]
         if self.amqp:
-            self.shipped = _apps.make_celery(self.broker, self.native_name)
+            # Celery as shipped publishes to a plain queue of its own (RabbitMQ refuses to
+            # declare one name with other arguments).
+            self.shipped = _apps.make_celery(self.broker, f"{self.native_name}-shipped")
+            self.unconfirmed_queue = _apps.collector.register_jobs(
+                queuekit.create_queue(
+                    backend="celery",
+                    url=self.broker,
+                    queue_prefix=self.prefix,
+                    broker_transport_options='{"confirm_publish": false}',
+                )
+            )
+            self.unconfirmed = _apps.make_celery(
+                self.broker, self.native_name, max_priority=self.max_priority
+            )
         self.raw_close: Callable[[], None] = lambda: None
         if self.broker == REDIS_URL:
             self.client = redis_client()
@@ -805,6 +871,8 @@ class CelerySuite(Suite):
             self.raw, self.raw_close = raw_amqp(f"bench-{self.token}-{self.name}-raw")
         self.qk_enqueue(1)  # declare the queues, open the pools
         self.native_enqueue(1)
+        if self.amqp:
+            self.shipped.tasks[JOB].delay(0, 0)
         self.purge()
 
     def teardown(self) -> None:
@@ -815,15 +883,20 @@ class CelerySuite(Suite):
         self.app.close()
         if self.amqp:
             self.shipped.close()
+            self.unconfirmed_queue.close()
+            self.unconfirmed.close()
         if self.broker == REDIS_URL:
             delete_matching(self.client, f"*{self.token}*")
             self.client.close()
         else:
-            names = [self.qk_name, self.native_name]
+            names = [self.qk_name, self.native_name, f"{self.native_name}-shipped"]
             _delete_amqp(names, names)
 
     def purge(self) -> None:
-        _purge_queues(self.app.connection_for_write, [self.qk_name, self.native_name])
+        names = [self.qk_name, self.native_name]
+        if self.amqp:
+            names.append(f"{self.native_name}-shipped")
+        _purge_queues(self.app.connection_for_write, names)
         if self.broker == REDIS_URL:
             delete_matching(self.client, f"bench-{self.token}-{self.name}-raw")
 
@@ -862,7 +935,7 @@ class CelerySuite(Suite):
         def native_fill(n: int, port: int) -> None:
             self._native_batch(_marked(n, port))
 
-        command, env = _celery_command(self.broker, self.native_name)
+        command, env = _celery_command(self.broker, self.native_name, self.max_priority)
         return [
             WorkerSide(
                 "queuekit worker -c 1 (prefork)",
@@ -911,7 +984,7 @@ class CeleryAmqpSuite(CelerySuite):
     name = "celery-rabbitmq"
     services = ("rabbitmq",)
     broker = AMQP_URL
-    native = "celery task.delay(), confirm_publish"
+    native = "celery task.delay(), confirm_publish, x-max-priority 9 queue"
     bulk_over_single = Target("ratio", 5.0)
 
 
@@ -941,6 +1014,14 @@ class KombuSuite(Suite):
         options = {"confirm_publish": True} if self.amqp else {}
         self.conn = Connection(self.url, transport_options=options)
         self.producer = Producer(self.conn)
+        if self.amqp:
+            self.unconfirmed_queue = _apps.collector.register_jobs(
+                queuekit.create_queue(
+                    backend="kombu", url=self.url, namespace=self.namespace, confirm_publish=False
+                )
+            )
+            self.unconfirmed_conn = Connection(self.url)
+            self.unconfirmed_producer = Producer(self.unconfirmed_conn)
         self.exchange, self.native_queue = _apps.kombu_entities(self.url, self.native_name)
         self.producer.maybe_declare(self.native_queue)
         self.raw_close: Callable[[], None] = lambda: None
@@ -967,6 +1048,8 @@ class KombuSuite(Suite):
         self.queue.close()
         self.conn.release()
         if self.amqp:
+            self.unconfirmed_queue.close()
+            self.unconfirmed_conn.release()
             self.celery.close()
             queues = [self.qk_name, f"{self.namespace}.dead", self.native_name, self.celery_name]
             exchanges = [self.namespace, f"{self.namespace}.dlx", f"{self.namespace}.delay"]
@@ -1001,6 +1084,35 @@ class KombuSuite(Suite):
         publish = self._publish
         for i in range(n):
             publish(0, i)
+
+    def enqueue_pairs(self) -> list[Pair]:
+        if not self.amqp:
+            return []
+
+        def ours(n: int, batch: int) -> None:
+            enqueue = self.unconfirmed_queue.enqueue
+            for i in range(n):
+                enqueue(JOB, (0, i))
+
+        def theirs(n: int, batch: int) -> None:
+            publish = self.unconfirmed_producer.publish
+            for i in range(n):
+                publish(
+                    {"job": JOB, "args": [0, i]},
+                    exchange=self.exchange,
+                    routing_key=self.native_name,
+                    serializer="json",
+                    delivery_mode=2,
+                )
+
+        return [
+            Pair(
+                "confirm_publish off on both sides",
+                ours,
+                theirs,
+                "kombu Producer.publish, no confirms",
+            )
+        ]
 
     def qk_bulk(self, n: int, batch: int) -> None:
         for chunk in _batches(n, batch):
@@ -1178,6 +1290,10 @@ def _rates(suite: Suite, sizes: Sizes, report: Report, log: Callable[[str], None
     variants = suite.enqueue_variants()
     for variant in variants:
         sides[f"queuekit {variant.label}"] = side(lambda v=variant: v.run(n, 0), n)  # type: ignore[misc]
+    pairs = suite.enqueue_pairs()
+    for pair in pairs:
+        sides[f"queuekit {pair.label}"] = side(lambda p=pair: p.ours(n, 0), n)  # type: ignore[misc]
+        sides[f"native {pair.label}"] = side(lambda p=pair: p.theirs(n, 0), n)  # type: ignore[misc]
     bulk_variants = suite.bulk_variants()
     for variant in bulk_variants:
         sides[f"queuekit batch {variant.label}"] = side(
@@ -1221,6 +1337,18 @@ def _rates(suite: Suite, sizes: Sizes, report: Report, log: Callable[[str], None
             us["native"],
             suite.native,
             variant.target,
+        )
+    for pair in pairs:
+        compare(
+            report,
+            name,
+            f"enqueue, one at a time, {pair.label}",
+            "us/call",
+            LOWER,
+            us[f"queuekit {pair.label}"],
+            us[f"native {pair.label}"],
+            pair.baseline,
+            pair.target,
         )
     measure = f"enqueue_many x{batch}"
     for baseline in baselines:
