@@ -32,7 +32,6 @@ from rq.job import JobStatus as RqStatus
 from rq.queue import EnqueueData, Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.results import Result
-from rq.serializers import JSONSerializer
 from rq.utils import get_call_string
 from rq.worker import BaseWorker, SpawnWorker
 from rq.worker_pool import WorkerPool
@@ -58,6 +57,7 @@ from queuekit.runtime import Outcome
 from .worker import (
     ENTRY_POINT,
     FAILURE_CALLBACK,
+    JSON,
     META_KEY,
     TIMEOUT_KEY,
     JobFailed,
@@ -250,7 +250,7 @@ class RqQueue(BaseQueue):
                 name,
                 connection=self.client,
                 default_timeout=self.options["default_timeout"],
-                serializer=JSONSerializer,
+                serializer=JSON,
             )
             self._queues[name] = queue
         return queue
@@ -347,7 +347,7 @@ class RqQueue(BaseQueue):
                 f"(result_ttl={self.options['result_ttl']} s, "
                 f"failure_ttl={self.options['failure_ttl']} s)."
             )
-        job = Job(job_id, connection=self.client, serializer=JSONSerializer)
+        job = Job(job_id, connection=self.client, serializer=JSON)
         job.restore(data)
         result = None
         if latest:
@@ -357,7 +357,7 @@ class RqQueue(BaseQueue):
                 result_id.decode(),
                 payload,
                 connection=self.client,
-                serializer=JSONSerializer,
+                serializer=JSON,
             )
         return self._to_result(job, result)
 
@@ -420,7 +420,7 @@ class RqQueue(BaseQueue):
             return False
         with self._reaching("cancel a job"):
             try:
-                job = Job.fetch(job_id, connection=self.client, serializer=JSONSerializer)
+                job = Job.fetch(job_id, connection=self.client, serializer=JSON)
             except NoSuchJobError:
                 return False
             queue = self.rq_queue(job.origin)
@@ -459,10 +459,16 @@ class RqQueue(BaseQueue):
     def run_rq_job(self, job: Job, message: Any) -> Any:
         """Execute one rq job's envelope through queuekit's runtime; called by ``run``."""
         runtime_message: Envelope | str | bytes
+        limit = self.codec.max_bytes
         try:  # with secret_key set, this also checks the signature
-            envelope = (
-                Envelope.decode(message, self.codec) if isinstance(message, (dict, str)) else None
-            )
+            if isinstance(message, dict) and (not limit or len(job.data) <= limit):
+                # rq's JSON of the call holds the envelope, so the envelope is within the limit
+                # too: no need to encode it again to measure it.
+                envelope: Envelope | None = Envelope.from_dict(message, self.codec)
+            elif isinstance(message, (dict, str)):
+                envelope = Envelope.decode(message, self.codec)
+            else:
+                envelope = None
         except InvalidMessage:
             envelope = None  # the runtime refuses it, with the reason, below
         if envelope is not None:
@@ -543,7 +549,7 @@ class RqQueue(BaseQueue):
                     connection=connection,
                     num_workers=concurrency,
                     worker_class=worker_class,
-                    serializer=JSONSerializer,
+                    serializer=JSON,
                     job_class=RqJobQueue.job_class,
                     queue_class=RqJobQueue,
                 )

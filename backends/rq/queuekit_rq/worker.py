@@ -25,7 +25,7 @@ from rq.job import Job, get_current_job
 from rq.queue import Queue
 from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
-from rq.serializers import JSONSerializer
+from rq.serializers import JSONSerializer, Serializer
 from rq.timeouts import BaseDeathPenalty, JobTimeoutException, UnixSignalDeathPenalty
 from rq.types import FailureCallbackType, SuccessCallbackType
 from rq.utils import as_text
@@ -56,6 +56,19 @@ META_KEY = "queuekit"
 TIMEOUT_KEY = "rq_job_timeout"
 
 
+class _JSONSerializer(JSONSerializer, Serializer):
+    """rq's JSONSerializer (the same bytes), declared an rq Serializer by inheritance: rq checks
+    the serializer of every Job and Queue it builds (seven per job in a worker) against its
+    runtime-checkable protocol, which costs 7.5 us for rq's class and 3.3 us for this."""
+
+
+#: The serializer of every rq job, queue and worker queuekit makes: rq's JSON.
+JSON = _JSONSerializer()
+# rq names a worker's serializer by module and qualified name, to import it again elsewhere.
+setattr(JSON, "__module__", __name__)  # noqa: B010  (an instance attribute, not the class's)
+setattr(JSON, "__qualname__", "JSON")  # noqa: B010
+
+
 class JobFailed(QueueError):
     """Raised to rq for a run queuekit's runtime recorded as failed, so rq's failure path runs
     (retry as arranged, or FailedJobRegistry); its message carries the job's own traceback."""
@@ -83,10 +96,10 @@ def set_worker_queue(queue: RqQueue | None) -> None:
 
 def configured_queue() -> RqQueue | None:
     """The rq queue this process works for: the worker's, else the app's registered queue."""
-    from .queue import RqQueue
-
     if _worker_queue is not None:
         return _worker_queue
+    from .queue import RqQueue
+
     if has_job_queue():
         queue = get_job_queue()
         if isinstance(queue, RqQueue):
@@ -436,7 +449,7 @@ class RqJobQueue(Queue):
             default_timeout,
             is_async,
             job_class,
-            serializer or JSONSerializer,
+            serializer or JSON,
             death_penalty_class or QueuekitDeathPenalty,
             **kwargs,
         )
@@ -505,7 +518,7 @@ class QueuekitWorker(BaseWorker):
     death_penalty_class = QueuekitDeathPenalty
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("serializer", JSONSerializer)
+        kwargs.setdefault("serializer", JSON)
         kwargs.setdefault("job_class", QueuekitJob)
         kwargs.setdefault("queue_class", RqJobQueue)
         queue = configured_queue()
