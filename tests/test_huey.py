@@ -451,6 +451,24 @@ def test_a_worker_writes_two_keys_per_job_and_no_revocation_flags(
     queue.close()
 
 
+def test_sqlite_claims_go_with_the_outcome_and_canceled_jobs_leave_none(tmp_path: Path) -> None:
+    """On SQLite (claims do not expire) a worker deletes each claim with the job's outcome
+    record, and a canceled job's claim when it skips the job: nothing is left behind."""
+    url = f"sqlite://{tmp_path}/h.db"
+    queue = queuekit.create_queue(backend="huey", url=url)
+    assert isinstance(queue, HueyQueue)
+    collector.register_jobs(queue)
+    ids = [queue.enqueue(TOUCH, [str(tmp_path / "f"), str(i)]) for i in range(3)]
+    assert queue.cancel(ids[1])
+    command = [sys.executable, "-m", "queuekit", "worker", "--backend", "huey", "--url", url]
+    done = subprocess.run([*command, "--burst", *FAST_POLL, *APP], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    statuses = [queue.get_result(i).status for i in ids]
+    assert statuses == [JobStatus.SUCCEEDED, JobStatus.CANCELED, JobStatus.SUCCEEDED]
+    assert sorted(queue.huey.storage.result_items()) == sorted(ids)
+    queue.close()
+
+
 def test_a_claimed_job_shows_the_running_state_its_claim_holds(tmp_path: Path) -> None:
     """While a worker holds a job's claim, its state is the running record the claim holds,
     and the job can no longer be canceled."""

@@ -571,7 +571,11 @@ class HueyQueue(BaseQueue):
                     cursor.execute(query, params or ())
                     return cursor.fetchall() if results else None
 
-                batch.sql = sql
+                @contextlib.contextmanager
+                def db(commit: bool = False, close: bool = False) -> Iterator[Any]:
+                    yield cursor  # pop_data and friends: inside this transaction too
+
+                batch.sql, batch.db = sql, db
                 yield batch
         else:
             yield storage
@@ -633,8 +637,8 @@ class HueyQueue(BaseQueue):
         return bytes(serializer.serialize(record))
 
     def _write(self, record: dict[str, Any], release: str | None = None) -> None:
-        """Store a job's state record; with ``release``, then delete that claim marker (on
-        Redis both in one round trip)."""
+        """Store a job's state record; with ``release``, delete that claim marker in the same
+        round trip (Redis) or transaction (SQLite)."""
         data = self._encode(record)
         if self._records_commands:
             storage = self._recording()
@@ -643,9 +647,12 @@ class HueyQueue(BaseQueue):
                 storage.delete_data(release)
             send_commands(self._pool, storage.conn.commands)
             return
-        self.huey.storage.put_data(record["id"], data, is_result=True)
-        if release is not None:
-            self.huey.storage.delete_data(release)
+        if release is None:
+            self.huey.storage.put_data(record["id"], data, is_result=True)
+            return
+        with self._batch(2) as storage:  # one SQLite transaction
+            storage.put_data(record["id"], data, is_result=True)
+            storage.delete_data(release)
 
     def _result_after_send(self, envelope: Envelope) -> JobResult:
         if self.huey.immediate and self._tracks_state:
