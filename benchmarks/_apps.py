@@ -43,13 +43,22 @@ collector.register_job(JOB, noop)
 # -- native apps ---------------------------------------------------------------------------------
 
 
-def make_huey(where: str, name: str) -> Any:
+def make_huey(where: str, name: str, synchronous: str | None = None) -> Any:
     """huey with the storage queuekit's huey backend uses: PriorityRedisExpireHuey for a Redis
-    URL, SqliteHuey for ``sqlite:///path``; the no-op task is ``app.noop``."""
+    URL, SqliteHuey for ``sqlite:///path``; the no-op task is ``app.noop``. ``synchronous``
+    sets SQLite's synchronous pragma on every connection (huey offers only FULL or OFF)."""
     if where.startswith("sqlite:"):
         from huey import SqliteHuey
+        from huey.storage import SqliteStorage
 
-        app = SqliteHuey(name, filename=where.split("://", 1)[1])
+        class Storage(SqliteStorage):  # type: ignore[misc]
+            def _create_connection(self) -> Any:
+                conn = super()._create_connection()
+                if synchronous:
+                    conn.execute(f"pragma synchronous={synchronous}")
+                return conn
+
+        app = SqliteHuey(name, filename=where.split("://", 1)[1], storage_class=Storage)
     else:
         from huey import PriorityRedisExpireHuey
 
@@ -131,7 +140,11 @@ def kombu_worker() -> None:
 def __getattr__(name: str) -> Any:
     """``huey`` and ``celery_app`` for native workers, built from the environment on demand."""
     if name == "huey":
-        value = make_huey(os.environ["BENCH_HUEY_URL"], os.environ["BENCH_HUEY_NAME"])
+        value = make_huey(
+            os.environ["BENCH_HUEY_URL"],
+            os.environ["BENCH_HUEY_NAME"],
+            os.environ.get("BENCH_HUEY_SYNCHRONOUS"),
+        )
     elif name == "celery_app":
         priority = os.environ.get("BENCH_CELERY_MAX_PRIORITY")
         value = make_celery(

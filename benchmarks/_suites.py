@@ -90,6 +90,8 @@ class WorkerSide:
     start: Callable[[], Any] | None = None
     stop: Callable[[Any], None] | None = None
     purge: Callable[[], None] = lambda: None
+    #: Jobs this side drains when fewer than the run's (a worker forking per job is slow).
+    jobs: int | None = None
 
 
 @dataclass
@@ -401,6 +403,14 @@ class _RawSqlite:
 
         return Bulk("raw sqlite3 executemany, 1 transaction", run)
 
+    def single(self) -> Bulk:
+        def run(n: int, batch: int) -> None:
+            execute, row = self.conn.execute, (self.body,)
+            for _ in range(n):
+                execute("INSERT INTO jobs (message) VALUES (?)", row)
+
+        return Bulk("raw sqlite3 INSERT, autocommit (the floor)", run)
+
     def purge(self) -> None:
         self.conn.execute("DELETE FROM jobs")
 
@@ -411,7 +421,7 @@ class _RawSqlite:
 class SqliteSuite(Suite):
     name = "sqlite"
     modules = ("huey",)
-    native = "huey SqliteHuey task()"
+    native = "huey SqliteHuey task(), WAL + synchronous=NORMAL"
     drain_absolute = Target("absolute", 1000.0, note="(the sqlite default)")
 
     def setup(self) -> None:
@@ -420,7 +430,9 @@ class SqliteSuite(Suite):
         self.qk_path = self.workdir / "qk-sqlite.db"
         self.huey_url = f"sqlite://{self.workdir / 'huey.db'}"
         self.queue = _apps.collector.register_jobs(SqliteQueue(path=str(self.qk_path)))
-        self.huey = _apps.make_huey(self.huey_url, f"bench-{self.token}")
+        # huey commits with SQLite's default synchronous=FULL (a sync per job); queuekit's
+        # sqlite backend runs WAL with synchronous=NORMAL, and so does huey here, like for like.
+        self.huey = _apps.make_huey(self.huey_url, f"bench-{self.token}", "NORMAL")
         self.task = self.huey.noop
         self.raw = _RawSqlite(self.workdir / "raw.db")
 
@@ -451,6 +463,9 @@ class SqliteSuite(Suite):
     def bulk_baselines(self) -> list[Bulk]:
         return [self.raw.bulk()]
 
+    def enqueue_baselines(self) -> list[Bulk]:
+        return [self.raw.single()]
+
     def worker_sides(self) -> list[WorkerSide]:
         def qk_fill(n: int, port: int) -> None:
             calls = _marked(n, port)
@@ -473,8 +488,12 @@ class SqliteSuite(Suite):
                 "huey_consumer -w 1",
                 huey_fill,
                 lambda port, tag: self.task(port, tag),
-                command=[python(), "-m", "huey.bin.huey_consumer", "_apps.huey", "-w", "1"],
-                env={"BENCH_HUEY_URL": self.huey_url, "BENCH_HUEY_NAME": f"bench-{self.token}"},
+                command=[python(), "-m", "huey.bin.huey_consumer", "_apps.huey", "-w", "1", "-q"],
+                env={
+                    "BENCH_HUEY_URL": self.huey_url,
+                    "BENCH_HUEY_NAME": f"bench-{self.token}",
+                    "BENCH_HUEY_SYNCHRONOUS": "NORMAL",
+                },
                 purge=self.huey.flush,
             ),
         ]
@@ -593,7 +612,7 @@ class HueySuite(Suite):
                 "huey_consumer -w 1",
                 huey_fill,
                 lambda port, tag: self.task(port, tag),
-                command=[python(), "-m", "huey.bin.huey_consumer", "_apps.huey", "-w", "1"],
+                command=[python(), "-m", "huey.bin.huey_consumer", "_apps.huey", "-w", "1", "-q"],
                 env={"BENCH_HUEY_URL": self.native_url, "BENCH_HUEY_NAME": self.native_name},
                 purge=self.purge,
             ),
@@ -714,38 +733,54 @@ class RqSuite(Suite):
             self.ids.append(self.rq.enqueue("_apps.noop", port, tag).id)
 
         rq = str(Path(python()).with_name("rq"))
+
+        def native(worker_class: str) -> list[str]:
+            # rq's worker as queuekit runs it: with its scheduler (delays, retries), logging at
+            # WARNING (--quiet; queuekit's worker runs with --loglevel WARNING).
+            command = [rq, "worker", "--url", REDIS_URL, "-w", worker_class, "-S", "json"]
+            return [*command, "--with-scheduler", "--quiet", self.native_name]
+
+        def qk(worker_class: str) -> list[str]:
+            return self.qk_worker_command(
+                "rq", REDIS_URL, f"default_queue={self.qk_name}", f"worker_class={worker_class}"
+            )
+
         return [
             WorkerSide(
                 "queuekit worker -c 1 (SimpleWorker)",
                 qk_fill,
                 qk_probe,
-                command=self.qk_worker_command(
-                    "rq",
-                    REDIS_URL,
-                    f"default_queue={self.qk_name}",
-                    "worker_class=rq.SimpleWorker",
-                ),
+                command=qk("rq.SimpleWorker"),
                 purge=self.purge,
             ),
             WorkerSide(
                 "rq worker -w SimpleWorker",
                 rq_fill,
                 rq_probe,
-                command=[
-                    rq,
-                    "worker",
-                    "--url",
-                    REDIS_URL,
-                    "-w",
-                    "rq.SimpleWorker",
-                    "-S",
-                    "json",
-                    "-q",
-                    self.native_name,
-                ],
+                command=native("rq.SimpleWorker"),
                 purge=self.purge,
             ),
+            # rq.Worker forks a work horse per job (about 40 jobs/s): a tenth of the jobs.
+            WorkerSide(
+                "queuekit worker -c 1 (rq.Worker, queuekit's default)",
+                qk_fill,
+                qk_probe,
+                command=qk("rq.Worker"),
+                purge=self.purge,
+                jobs=500,
+            ),
+            WorkerSide(
+                "rq worker (rq.Worker, forking)",
+                rq_fill,
+                rq_probe,
+                command=native("rq.Worker"),
+                purge=self.purge,
+                jobs=500,
+            ),
         ]
+
+    def worker_pairs(self) -> list[tuple[int, int, Target | None, str]]:
+        return [*super().worker_pairs(), (2, 3, DRAIN_TARGET, "forking (queuekit's default)")]
 
 
 # -- celery ---------------------------------------------------------------------------------------
@@ -1443,7 +1478,7 @@ def _workers(
                     control["start"],
                     side.probe,
                     marks,
-                    n,
+                    min(n, side.jobs or n),
                     samples,
                     control["rss"],
                     control["stop"],
