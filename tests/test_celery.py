@@ -498,6 +498,8 @@ class TestPreforkWorkerOnRedis:
         assert "TimeLimitExceeded" in result.error.type
         assert "Celery killed its worker process" in result.error.message
         assert "soft limit ignored" in lines(path) and "done" not in lines(path)
+        # The worker keeps the failed record just after it writes the job's final result.
+        assert wait_until(lambda: job_id in {r.id for r in running.failed.list()}, timeout=10)
         assert running.failed.get(job_id).reason == "exhausted"
 
     def test_celery_inspect_sees_the_queuekit_tasks(self, running: CeleryQueue) -> None:
