@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from .base import BaseQueue
 from .exceptions import ConfigurationError
@@ -45,9 +44,15 @@ def read_prefixed(
     return backend, options
 
 
+def _scheme(url: str) -> str:
+    from urllib.parse import urlsplit  # with ipaddress, a tenth of ``import queuekit``
+
+    return urlsplit(url).scheme
+
+
 def backend_from_url(url: str) -> tuple[str, str]:
     """``'memory://'`` -> ('memory', url); ``'rq+redis://h/0'`` -> ('rq', 'redis://h/0')."""
-    scheme = urlsplit(url).scheme if "://" in url else ""
+    scheme = _scheme(url) if "://" in url else ""
     if "+" in scheme:
         backend, _, inner = scheme.partition("+")
         return backend, inner + url[len(scheme) :]
@@ -95,7 +100,7 @@ def create_queue(
     chosen = merged.pop("backend", None)
     if chosen in (None, "") and merged.get("url"):
         chosen, merged["url"] = backend_from_url(str(merged["url"]))
-    elif isinstance(merged.get("url"), str) and "+" in urlsplit(merged["url"]).scheme:
+    elif isinstance(merged.get("url"), str) and "+" in _scheme(merged["url"]):
         named, merged["url"] = backend_from_url(merged["url"])
         if named != chosen:
             raise ConfigurationError(

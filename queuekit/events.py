@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-logger = logging.getLogger("queuekit")
+if TYPE_CHECKING:
+    import logging
+
+# The "queuekit" logger, made on first use: ``logging`` (with traceback, string, ...) is a tenth
+# of ``import queuekit``, and most processes import it later anyway. ``events.logger`` works.
+_logger: logging.Logger | None = None
+_DEBUG, _INFO = 10, 20  # logging.DEBUG and logging.INFO
+
+
+def _log() -> logging.Logger:
+    global _logger
+    if _logger is None:
+        import logging
+
+        _logger = logging.getLogger("queuekit")
+    return _logger
+
+
+def __getattr__(name: str) -> Any:
+    if name == "logger":
+        return _log()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 EventKind = Literal["enqueued", "started", "succeeded", "failed", "rejected", "canceled"]
 
@@ -48,30 +69,31 @@ def subscribe(callback: Subscriber) -> Callable[[], None]:
 
 
 _LEVELS = {
-    "enqueued": logging.DEBUG,
-    "started": logging.DEBUG,
-    "succeeded": logging.INFO,
-    "canceled": logging.INFO,
+    "enqueued": _DEBUG,
+    "started": _DEBUG,
+    "succeeded": _INFO,
+    "canceled": _INFO,
     # The runtime already logs these at ERROR with the traceback; the event line adds nothing.
-    "failed": logging.DEBUG,
-    "rejected": logging.DEBUG,
+    "failed": _DEBUG,
+    "rejected": _DEBUG,
 }
 
 
 def active() -> bool:
     """True when someone listens for ``enqueued`` events; the producer's hot path checks this."""
-    return bool(_subscribers) or logger.isEnabledFor(logging.DEBUG)
+    return bool(_subscribers) or (_logger or _log()).isEnabledFor(_DEBUG)
 
 
 def enabled(kind: EventKind) -> bool:
     """True when an event of ``kind`` would be logged or has a subscriber: a worker's hot path
     builds the event only then."""
-    return bool(_subscribers) or logger.isEnabledFor(_LEVELS[kind])
+    return bool(_subscribers) or (_logger or _log()).isEnabledFor(_LEVELS[kind])
 
 
 def emit(event: Event) -> None:
     """Log ``event`` and hand it to every subscriber; a failing subscriber is logged, not raised."""
     level = _LEVELS[event.kind]
+    logger = _logger or _log()
     if logger.isEnabledFor(level):
         logger.log(
             level,

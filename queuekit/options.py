@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,8 @@ class Option:
 
 def suggest(word: str, candidates: Any) -> str:
     """`` Did you mean 'x'?`` for the closest candidate, or an empty string."""
+    import difflib  # only a mistake needs it; keeps ``import queuekit`` light
+
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
 

@@ -10,10 +10,8 @@ import contextlib
 import contextvars
 import inspect
 import json
-import signal
 import threading
 import time
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -29,8 +27,6 @@ from .results import ErrorInfo, JobResult, JobStatus
 if TYPE_CHECKING:
     from .base import BaseQueue, RegisteredJob
     from .stores import FailureReason
-
-logger = events.logger
 
 
 @dataclass
@@ -88,6 +84,8 @@ def error_info(exc: BaseException) -> ErrorInfo:
     )
     # A driver's error often quotes its connection URL; the password stays out of logs,
     # results and the failed store like everywhere else.
+    import traceback  # a failure needs it, not ``import queuekit``
+
     return ErrorInfo(name, redact(str(exc)), redact("".join(traceback.format_exception(exc))))
 
 
@@ -95,7 +93,7 @@ def _reject(queue: BaseQueue, raw: Any, envelope: Envelope | None, exc: Exceptio
     job_id = envelope.id if envelope else peek_id(raw)
     now = time.time()
     error = ErrorInfo(type(exc).__name__, redact(str(exc)))
-    logger.error(
+    events.logger.error(
         "queuekit worker refused message %s on backend %s: %s; it was set aside",
         job_id,
         queue.backend_name,
@@ -168,7 +166,7 @@ def execute(queue: BaseQueue, message: bytes | str | dict[str, Any] | Envelope) 
                 f"on the job to allow more",
                 info.traceback,
             )
-        logger.error(
+        events.logger.error(
             "job %s (%s) failed on attempt %d: %s: %s%s\n%s",
             job_id,
             name,
@@ -228,7 +226,9 @@ def _policy(spec: RegisteredJob, envelope: Envelope) -> policies.RetryPolicy:
         try:
             changes["backoff"] = policies.backoff_from_wire(options["backoff"])
         except (TypeError, ValueError):
-            logger.warning("job %s: ignoring malformed backoff %r", envelope.id, options["backoff"])
+            events.logger.warning(
+                "job %s: ignoring malformed backoff %r", envelope.id, options["backoff"]
+            )
     return replace(spec.policy, **changes)
 
 
@@ -294,6 +294,8 @@ def _run(
     if not timeout:
         return _call(spec, envelope, context, queue.app)
     seconds = float(timeout)
+    import signal  # only jobs with a timeout need it; keeps ``import queuekit`` light
+
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM"):
         return _run_with_alarm(spec, envelope, context, queue.app, seconds)
     return _run_in_thread(spec, envelope, context, queue.app, seconds)
@@ -310,6 +312,8 @@ def _time_limit_error(envelope: Envelope, seconds: float, stopped: bool) -> Time
 def _run_with_alarm(
     spec: RegisteredJob, envelope: Envelope, context: policies.JobContext, app: Any, seconds: float
 ) -> Any:
+    import signal
+
     def expire(signum: int, frame: Any) -> None:
         raise _time_limit_error(envelope, seconds, stopped=True)
 

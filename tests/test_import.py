@@ -47,3 +47,24 @@ def test_memory_backend_and_fake_import_no_broker_library() -> None:
 def test_flask_would_be_visible_to_the_probe() -> None:
     """The probe sees flask when it is imported, so its absence above is real."""
     assert "flask" in modules_after("import queuekit, flask")
+
+
+#: Standard modules a bare ``import queuekit`` does without (together a fifth of its import
+#: time): they are loaded where a message, a failure or a timeout needs them.
+LAZY = ("logging", "traceback", "difflib", "urllib", "signal", "asyncio")
+
+
+@pytest.mark.parametrize("module", LAZY)
+def test_import_queuekit_defers_heavy_standard_modules(after_import: set[str], module: str) -> None:
+    """``import queuekit`` leaves the standard modules only some code paths need unloaded."""
+    assert module not in after_import
+
+
+def test_the_queuekit_logger_is_made_on_first_use() -> None:
+    """``queuekit.events.logger`` is the "queuekit" logger, made when first asked for."""
+    import logging
+
+    from queuekit import events
+
+    assert events.logger is logging.getLogger("queuekit")
+    assert events.active() in (True, False)
