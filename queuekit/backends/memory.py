@@ -78,7 +78,12 @@ class MemoryQueue(BaseQueue):
             # enough to be canceled.
             self.supports_priority = False  # type: ignore[misc]
             self.supports_cancel = False  # type: ignore[misc]
-        self._cond = threading.Condition()
+        # One lock, two conditions: pool threads wait on _ready_cond for jobs, one woken per job
+        # (waking all four for each job made them fight the producer for the lock); result
+        # and join waiters wait on _cond for any change.
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)
+        self._ready_cond = threading.Condition(lock)
         self._seq = itertools.count()
         self._ready: list[tuple[int, int, str, bytes]] = []  # (-priority, seq, id, message)
         # (eta, seq, -priority, id, message)
@@ -121,6 +126,7 @@ class MemoryQueue(BaseQueue):
                 else:
                     heapq.heappush(self._ready, (rank, next(self._seq), envelope.id, message))
             self._prune()
+            self._ready_cond.notify(len(envelopes))
             self._cond.notify_all()
         if self._started and not self.immediate:
             self._start_threads()
@@ -132,6 +138,7 @@ class MemoryQueue(BaseQueue):
         with self._cond:
             heapq.heappush(self._ready, (0, next(self._seq), "", data))
             self._waiting[_RAW] = self._waiting.get(_RAW, 0) + 1
+            self._ready_cond.notify()
             self._cond.notify_all()
         if self._started and not self.immediate:
             self._start_threads()
@@ -276,7 +283,9 @@ class MemoryQueue(BaseQueue):
                     next_eta = self._release_due()
                     if self._ready:
                         break
-                    self._cond.wait(None if next_eta is None else max(next_eta - time.time(), 0))
+                    self._ready_cond.wait(
+                        None if next_eta is None else max(next_eta - time.time(), 0)
+                    )
                 _, _, job_id, message = heapq.heappop(self._ready)
             self._run(job_id, message)
 
@@ -321,6 +330,7 @@ class MemoryQueue(BaseQueue):
                     "closing memory queue with %d jobs still waiting; they will not run", dropped
                 )
             self._closed = True
+            self._ready_cond.notify_all()
             self._cond.notify_all()
         for thread in self._threads:
             if thread is not threading.current_thread():
