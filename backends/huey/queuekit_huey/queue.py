@@ -610,6 +610,9 @@ class HueyQueue(BaseQueue):
                 self._put(storage, envelopes, messages, state)
                 send_commands(self._pool, storage.conn.commands, transaction=len(envelopes) > 1)
                 return
+            if len(envelopes) == 1 and not state:  # one write: huey's storage as it is
+                self._put(self.huey.storage, envelopes, messages, state)
+                return
             with self._batch(len(envelopes)) as storage:
                 self._put(storage, envelopes, messages, state)
 
