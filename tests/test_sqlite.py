@@ -297,3 +297,27 @@ def test_idle_worker_wakes_promptly_without_busy_looping(tmp_path: Path) -> None
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_outcome_is_written_with_the_next_claim_and_when_the_worker_stops(
+    tmp_path: Path,
+) -> None:
+    """A worker writes a job's outcome in the transaction that claims its next job (a commit
+    fewer per job), and on its own when it stops."""
+    db, out = tmp_path / "jobs.db", tmp_path / "out"
+    queue = make(db)
+    first_id, second_id = queue.enqueue_many(RECORD, [[str(out), 1], [str(out), 2]])
+    statements: list[str] = []
+    queue.connection().set_trace_callback(statements.append)
+    first = queue._fetch(["default"], 0)
+    assert first is not None
+    queue._ack(first, queue.process(first.message))
+    del statements[:]
+    second = queue._fetch(["default"], 0)
+    assert second is not None
+    kinds = [s.split()[0] + (" RETURNING" if "RETURNING" in s else "") for s in statements]
+    assert kinds[-4:] == ["BEGIN", "UPDATE", "UPDATE RETURNING", "COMMIT"], statements
+    assert queue.get_result(first_id).status is JobStatus.SUCCEEDED
+    queue._ack(second, queue.process(second.message))
+    queue.close()
+    assert make(db).get_result(second_id).status is JobStatus.SUCCEEDED
