@@ -79,9 +79,12 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    # The worker reads QUEUEKIT_* variables as options: the switch that enables the broker
+    # restart test is not one.
+    env = {k: v for k, v in os.environ.items() if k != "QUEUEKIT_RESTART_RABBITMQ"}
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "queuekit", "worker", *args], stdout=sink, stderr=sink
+            [sys.executable, "-m", "queuekit", "worker", *args], stdout=sink, stderr=sink, env=env
         )
 
 
