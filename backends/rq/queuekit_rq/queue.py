@@ -167,7 +167,8 @@ class RqQueue(BaseQueue):
         "timeout": "native: rq's job_timeout and death penalty (SIGALRM in the work horse), "
         "rounded up to whole seconds; the job fails with TimeLimitExceeded",
         "named_queues": "native: one rq queue per name",
-        "bulk": "native: rq's Queue.enqueue_many with prepare_data, one MULTI/EXEC pipeline",
+        "bulk": "native: rq's Queue.enqueue_many with prepare_data; rq's commands go to Redis "
+        "in one MULTI/EXEC round trip",
         "cancel": "native: removed from rq's queue or schedule atomically, then rq's cancel()",
         "unique": "RedisLocks (SET NX) next to rq's keys, released when the job finishes",
         "failed_store": "RedisFailedStore (<rq prefix>:queuekit:<default queue>); rq's "
