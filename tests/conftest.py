@@ -49,10 +49,9 @@ def _answers(port: int) -> bool:
     return True
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Take the services lock (see below) before any fixture; then a test marked with a service
-    needs it: skip when absent, fail when CI requires it."""
+    """Take the services lock (see below) once skip marks are evaluated, before any fixture;
+    then a test marked with a service needs it: skip when absent, fail when CI requires it."""
     _SERVICES_LOCK.enter(item)
     required = os.environ.get("CI_REQUIRE_SERVICES", "").split()
     for name, port in _SERVICES.items():
