@@ -132,6 +132,8 @@ class Suite:
         self.token = token
         self.workdir = workdir
         self.ids: list[str] = []  # rq job ids to delete afterwards
+        self.queue: Any = None  # queuekit's queue, built by setup()
+        self.task: Any = None  # the native single call (task(port, tag)), built by setup()
 
     def missing(self) -> str | None:
         """Why this suite cannot run here, or None."""
@@ -158,13 +160,15 @@ class Suite:
         """Empty every queue the single and batch measures filled (not timed)."""
 
     def qk_enqueue(self, n: int) -> None:
-        raise NotImplementedError
+        one_at_a_time(self.queue, n)
 
     def native_enqueue(self, n: int) -> None:
-        raise NotImplementedError
+        task = self.task
+        for i in range(n):
+            task(0, i)
 
     def qk_bulk(self, n: int, batch: int) -> None:
-        raise NotImplementedError
+        in_batches(self.queue, n, batch)
 
     def bulk_baselines(self) -> list[Bulk]:
         return []
@@ -201,6 +205,30 @@ class Suite:
         for option in options:
             command += ["-o", option]
         return [*command, "--app", "_apps:collector", "-c", "1", "--loglevel", "WARNING"]
+
+
+def one_at_a_time(queue: Any, n: int) -> None:
+    """``n`` trivial jobs, one ``enqueue`` call each."""
+    enqueue = queue.enqueue
+    for i in range(n):
+        enqueue(JOB, (0, i))
+
+
+def in_batches(queue: Any, n: int, batch: int) -> None:
+    """``n`` trivial jobs in ``enqueue_many`` calls of ``batch``."""
+    for chunk in _batches(n, batch):
+        queue.enqueue_many(JOB, [(0, i) for i in chunk])
+
+
+def fill(queue: Any) -> Callable[[int, int], None]:
+    """A drain's fill for a queuekit queue: ``n`` marked jobs in batches of 500."""
+
+    def run(n: int, port: int) -> None:
+        calls = _marked(n, port)
+        for chunk in _batches(n, 500):
+            queue.enqueue_many(JOB, [calls[i] for i in chunk])
+
+    return run
 
 
 def _batches(n: int, batch: int) -> list[range]:
@@ -311,19 +339,10 @@ class MemorySuite(Suite):
         self.queue.join(60)
         self.pool.submit(int).result()
 
-    def qk_enqueue(self, n: int) -> None:
-        enqueue = self.queue.enqueue
-        for i in range(n):
-            enqueue(JOB, (0, i))
-
     def native_enqueue(self, n: int) -> None:
         submit, noop = self.pool.submit, _apps.noop
         for i in range(n):
             submit(noop, 0, i)
-
-    def qk_bulk(self, n: int, batch: int) -> None:
-        for chunk in _batches(n, batch):
-            self.queue.enqueue_many(JOB, [(0, i) for i in chunk])
 
     def bulk_baselines(self) -> list[Bulk]:
         def run(n: int, batch: int) -> None:
@@ -446,20 +465,6 @@ class SqliteSuite(Suite):
         self.huey.flush()
         self.raw.purge()
 
-    def qk_enqueue(self, n: int) -> None:
-        enqueue = self.queue.enqueue
-        for i in range(n):
-            enqueue(JOB, (0, i))
-
-    def native_enqueue(self, n: int) -> None:
-        task = self.task
-        for i in range(n):
-            task(0, i)
-
-    def qk_bulk(self, n: int, batch: int) -> None:
-        for chunk in _batches(n, batch):
-            self.queue.enqueue_many(JOB, [(0, i) for i in chunk])
-
     def bulk_baselines(self) -> list[Bulk]:
         return [self.raw.bulk()]
 
@@ -467,11 +472,6 @@ class SqliteSuite(Suite):
         return [self.raw.single()]
 
     def worker_sides(self) -> list[WorkerSide]:
-        def qk_fill(n: int, port: int) -> None:
-            calls = _marked(n, port)
-            for chunk in _batches(n, 500):
-                self.queue.enqueue_many(JOB, [calls[i] for i in chunk])
-
         def huey_fill(n: int, port: int) -> None:
             for call in _marked(n, port):
                 self.task(*call)
@@ -479,7 +479,7 @@ class SqliteSuite(Suite):
         return [
             WorkerSide(
                 "queuekit worker -c 1",
-                qk_fill,
+                fill(self.queue),
                 lambda port, tag: self.queue.enqueue(JOB, (port, tag)),
                 command=self.qk_worker_command("sqlite", f"sqlite://{self.qk_path}"),
                 purge=self.queue.purge,
@@ -551,59 +551,26 @@ class HueySuite(Suite):
             self.huey.flush()
             self.raw.purge()
 
-    def qk_enqueue(self, n: int) -> None:
-        enqueue = self.queue.enqueue
-        for i in range(n):
-            enqueue(JOB, (0, i))
-
-    def native_enqueue(self, n: int) -> None:
-        task = self.task
-        for i in range(n):
-            task(0, i)
-
-    def qk_bulk(self, n: int, batch: int) -> None:
-        for chunk in _batches(n, batch):
-            self.queue.enqueue_many(JOB, [(0, i) for i in chunk])
-
     def bulk_baselines(self) -> list[Bulk]:
         if self.storage == "redis":
             return [raw_lpush(self.client, f"bench-{self.token}-{self.name}-raw")]
         return [self.raw.bulk()]
 
     def enqueue_variants(self) -> list[Bulk]:
-        def run(n: int, batch: int) -> None:
-            enqueue = self.lean.enqueue
-            for i in range(n):
-                enqueue(JOB, (0, i))
-
-        return [Bulk("results=false", run, ENQUEUE_TARGET)]
+        return [Bulk("results=false", lambda n, _: one_at_a_time(self.lean, n), ENQUEUE_TARGET)]
 
     def bulk_variants(self) -> list[Bulk]:
-        def run(n: int, batch: int) -> None:
-            for chunk in _batches(n, batch):
-                self.lean.enqueue_many(JOB, [(0, i) for i in chunk])
-
-        return [Bulk("results=false", run)]
+        return [Bulk("results=false", lambda n, batch: in_batches(self.lean, n, batch))]
 
     def worker_sides(self) -> list[WorkerSide]:
-        def qk_fill(n: int, port: int) -> None:
-            calls = _marked(n, port)
-            for chunk in _batches(n, 500):
-                self.queue.enqueue_many(JOB, [calls[i] for i in chunk])
-
         def huey_fill(n: int, port: int) -> None:
             for call in _marked(n, port):
                 self.task(*call)
 
-        def lean_fill(n: int, port: int) -> None:
-            calls = _marked(n, port)
-            for chunk in _batches(n, 500):
-                self.lean.enqueue_many(JOB, [calls[i] for i in chunk])
-
         return [
             WorkerSide(
                 "queuekit worker -c 1",
-                qk_fill,
+                fill(self.queue),
                 lambda port, tag: self.queue.enqueue(JOB, (port, tag)),
                 command=self.qk_worker_command("huey", self.qk_url, f"name={self.qk_name}"),
                 purge=self.purge,
@@ -618,7 +585,7 @@ class HueySuite(Suite):
             ),
             WorkerSide(
                 "queuekit worker -c 1, results=false",
-                lean_fill,
+                fill(self.lean),
                 lambda port, tag: self.lean.enqueue(JOB, (port, tag)),
                 command=self.qk_worker_command(
                     "huey", self.lean_url, f"name={self.qk_name}-lean", "results=false"
@@ -686,19 +653,10 @@ class RqSuite(Suite):
         self.rq.empty()
         delete_matching(self.client, f"bench-{self.token}-{self.name}-raw")
 
-    def qk_enqueue(self, n: int) -> None:
-        enqueue = self.queue.enqueue
-        for i in range(n):
-            enqueue(JOB, (0, i))
-
     def native_enqueue(self, n: int) -> None:
         enqueue = self.rq.enqueue
         for i in range(n):
             enqueue("_apps.noop", 0, i)
-
-    def qk_bulk(self, n: int, batch: int) -> None:
-        for chunk in _batches(n, batch):
-            self.queue.enqueue_many(JOB, [(0, i) for i in chunk])
 
     def bulk_baselines(self) -> list[Bulk]:
         prepare = self.Queue.prepare_data
@@ -935,19 +893,10 @@ class CelerySuite(Suite):
         if self.broker == REDIS_URL:
             delete_matching(self.client, f"bench-{self.token}-{self.name}-raw")
 
-    def qk_enqueue(self, n: int) -> None:
-        enqueue = self.queue.enqueue
-        for i in range(n):
-            enqueue(JOB, (0, i))
-
     def native_enqueue(self, n: int) -> None:
         delay = self.task.delay
         for i in range(n):
             delay(0, i)
-
-    def qk_bulk(self, n: int, batch: int) -> None:
-        for chunk in _batches(n, batch):
-            self.queue.enqueue_many(JOB, [(0, i) for i in chunk])
 
     def _native_batch(self, calls: list[tuple[int, int]]) -> None:
         with self.app.producer_or_acquire() as producer:
@@ -962,11 +911,6 @@ class CelerySuite(Suite):
         return [Bulk("celery apply_async, one producer", native), self.raw]
 
     def worker_sides(self) -> list[WorkerSide]:
-        def qk_fill(n: int, port: int) -> None:
-            calls = _marked(n, port)
-            for chunk in _batches(n, 500):
-                self.queue.enqueue_many(JOB, [calls[i] for i in chunk])
-
         def native_fill(n: int, port: int) -> None:
             self._native_batch(_marked(n, port))
 
@@ -974,7 +918,7 @@ class CelerySuite(Suite):
         return [
             WorkerSide(
                 "queuekit worker -c 1 (prefork)",
-                qk_fill,
+                fill(self.queue),
                 lambda port, tag: self.queue.enqueue(JOB, (port, tag)),
                 command=self.qk_worker_command(
                     "celery", self.broker, f"queue_prefix={self.prefix}"
@@ -993,7 +937,7 @@ class CelerySuite(Suite):
             # celery's default is 4. The same worker with celery's default:
             WorkerSide(
                 "queuekit worker -c 1, prefetch x4",
-                qk_fill,
+                fill(self.queue),
                 lambda port, tag: self.queue.enqueue(JOB, (port, tag)),
                 command=self.qk_worker_command(
                     "celery",
@@ -1101,11 +1045,6 @@ class KombuSuite(Suite):
         if not self.amqp:
             delete_matching(self.client, f"bench-{self.token}-{self.name}-raw")
 
-    def qk_enqueue(self, n: int) -> None:
-        enqueue = self.queue.enqueue
-        for i in range(n):
-            enqueue(JOB, (0, i))
-
     def _publish(self, port: int, tag: int) -> None:
         self.producer.publish(
             {"job": JOB, "args": [port, tag]},
@@ -1149,10 +1088,6 @@ class KombuSuite(Suite):
             )
         ]
 
-    def qk_bulk(self, n: int, batch: int) -> None:
-        for chunk in _batches(n, batch):
-            self.queue.enqueue_many(JOB, [(0, i) for i in chunk])
-
     def bulk_baselines(self) -> list[Bulk]:
         if self.amqp:
             return [self.raw]
@@ -1166,11 +1101,6 @@ class KombuSuite(Suite):
         return [Bulk("kombu Producer.batch()", native), self.raw]
 
     def worker_sides(self) -> list[WorkerSide]:
-        def qk_fill(n: int, port: int) -> None:
-            calls = _marked(n, port)
-            for chunk in _batches(n, 500):
-                self.queue.enqueue_many(JOB, [calls[i] for i in chunk])
-
         def native_fill(n: int, port: int) -> None:
             for call in _marked(n, port):
                 self._publish(*call)
@@ -1178,7 +1108,7 @@ class KombuSuite(Suite):
         sides = [
             WorkerSide(
                 "queuekit worker -c 1",
-                qk_fill,
+                fill(self.queue),
                 lambda port, tag: self.queue.enqueue(JOB, (port, tag)),
                 command=self.qk_worker_command("kombu", self.url, f"namespace={self.namespace}"),
                 purge=self.purge,
