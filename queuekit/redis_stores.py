@@ -239,10 +239,15 @@ class ReachingRedis:
 
 
 def send_commands(
-    pool: Any, commands: Sequence[Sequence[Any]], *, transaction: bool = False
+    pool: Any,
+    commands: Sequence[Sequence[Any]],
+    *,
+    transaction: bool = False,
+    raise_errors: bool = True,
 ) -> list[Any]:
     """Send ``commands`` (each ``("SET", key, value, ...)``) to Redis in one round trip and
-    return their raw replies; with ``transaction``, wrapped in MULTI/EXEC.
+    return their raw replies; with ``transaction``, wrapped in MULTI/EXEC. With
+    ``raise_errors=False`` error replies are returned in place instead of raised.
 
     A redis-py pipeline does the same at a far higher cost per call (a write of two commands
     through it takes about 1.6 times as long as one command, through this about as long), so
@@ -270,7 +275,7 @@ def send_commands(
             raise errors[0] if errors else redis.exceptions.ResponseError(repr(executed))
         replies = executed
         errors = [reply for reply in replies if isinstance(reply, redis.exceptions.ResponseError)]
-    if errors:
+    if errors and raise_errors:
         raise errors[0]
     return replies
 
