@@ -7,10 +7,10 @@ from typing import Any
 
 from .base import BaseQueue
 from .exceptions import ConfigurationError
+from .jobs import DEFAULT_PREFIX as DEFAULT_PREFIX  # "QUEUEKIT_", defined where @job lives
 from .redact import redact
 from .registry import FIRST_PARTY, get_backend
 
-DEFAULT_PREFIX = "QUEUEKIT_"
 #: Keys that name the backend; ``CLASS`` keeps privacyIDEA's ``PI_JOB_QUEUE_CLASS`` working.
 BACKEND_KEYS = ("BACKEND", "CLASS")
 

@@ -11,12 +11,17 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from .base import BaseQueue, Call
-from .config import DEFAULT_PREFIX, create_queue, read_prefixed
 from .exceptions import DuplicateJob, NoQueueConfigured
-from .results import JobResult
+
+if TYPE_CHECKING:
+    # Collecting jobs needs none of these; sending and configuring do, and import them then.
+    from .base import BaseQueue, Call
+    from .results import JobResult
+
+#: The prefix ``register_app`` reads keys with (``queuekit.config.DEFAULT_PREFIX`` is this).
+DEFAULT_PREFIX = "QUEUEKIT_"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -120,6 +125,8 @@ class JobCollector:
                 f"register_app() needs a Flask app, an object with a config mapping or a mapping, "
                 f"got {type(app).__name__}."
             )
+        from .config import create_queue, read_prefixed  # the whole contract: on first use
+
         backend, options = read_prefixed(config, prefix)
         queue: BaseQueue | None = None
         if backend not in (None, ""):
