@@ -390,8 +390,8 @@ class CeleryQueue(BaseQueue):
             "task_send_sent_event": self.options["events"],
         }
         if _scheme(str(self.url)) == "redis":
-            # kombu's Redis transport, with one client object per pool (see _redis.py).
-            conf["broker_transport"] = "queuekit_celery._redis:Transport"
+            # kombu's Redis transport, with one client object per pool (queuekit-kombu's).
+            conf["broker_transport"] = "queuekit_kombu.redis_transport:Transport"
         conf.update(settings)
         conf["broker_transport_options"] = self._transport_options(
             conf.get("broker_transport_options")

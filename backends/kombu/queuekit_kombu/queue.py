@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, NamedTuple
 
-from amqp import spec  # type: ignore[import-untyped]  # kombu's own AMQP client
 from kombu.exceptions import KombuError
 
 from queuekit.base import BaseQueue
@@ -23,6 +22,7 @@ from queuekit.runtime import Outcome
 from ._deadletter import DeadLetterStore
 from ._kombu import Connection, Producer
 from ._topology import DEAD_ROUTING_KEY, DELAY_HEADER, Topology, bucket_ms
+from .confirms import ConfirmTracker, coalesced_writes
 
 logger = logging.getLogger("queuekit.kombu")
 
@@ -43,98 +43,6 @@ class _Item(NamedTuple):
     headers: dict[str, Any] | None
     priority: int
     declare: tuple[Any, ...]
-
-
-#: The AMQP methods that answer a publish in confirm mode.
-_CONFIRMS = [spec.Basic.Ack, spec.Basic.Nack]
-_PUBLISH = spec.Basic.Publish
-
-
-#: Bytes of frames a batch collects before it writes them.
-COALESCE_BYTES = 65536
-
-
-@contextlib.contextmanager
-def _coalesced_writes(connection: Any, enabled: bool = True) -> Iterator[None]:
-    """Collect the frames py-amqp writes in the block and send them in one write per 64 KiB:
-    one system call (and one wake-up of the broker) for a batch instead of one per message.
-    Nothing in the block may wait for an answer from the broker."""
-    transport: Any = getattr(connection, "transport", None)
-    write = getattr(transport, "__dict__", {}).get("_write")
-    if not enabled or write is None:
-        yield
-        return
-    chunks: list[bytes] = []
-    size = 0
-
-    def flush() -> None:
-        nonlocal size
-        if chunks:
-            data = b"".join(chunks)
-            chunks.clear()
-            size = 0
-            write(data)
-
-    def buffered(data: Any) -> None:
-        nonlocal size
-        chunks.append(bytes(data))  # py-amqp reuses the buffer it hands over
-        size += len(data)
-        if size >= COALESCE_BYTES:
-            flush()
-
-    transport._write = buffered
-    try:
-        yield
-    finally:
-        transport._write = write
-        flush()
-
-
-class _Confirms:
-    """Publisher-confirm bookkeeping of one AMQP channel: how many messages were published on
-    it in confirm mode, and up to which delivery tag the broker has acknowledged them."""
-
-    def __init__(self, channel: Any) -> None:
-        self.channel = channel
-        self.published = 0
-        self.acked = 0
-        #: Whether the channel is in confirm mode (kombu selects it on its first publish).
-        self.selected = False
-        self._singles: set[int] = set()
-        self.nacked: list[int] = []
-        channel.events["basic_ack"].add(self._on_ack)
-        channel.events["basic_nack"].add(self._on_nack)
-
-    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
-        if multiple:
-            self.acked = max(self.acked, delivery_tag)
-        else:
-            self._singles.add(delivery_tag)
-        while self.acked + 1 in self._singles:
-            self.acked += 1
-            self._singles.discard(self.acked)
-        self._singles = {tag for tag in self._singles if tag > self.acked}
-
-    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
-        self.nacked.append(delivery_tag)
-        self._on_ack(delivery_tag, multiple)
-
-    def wait(self, first: int, last: int, timeout: float) -> None:
-        """Block until tags ``first..last`` are confirmed; raise if the broker refused one."""
-        if self.acked < last:
-            deadline = time.monotonic() + timeout
-            while self.acked < last:
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(
-                        f"the broker confirmed {max(self.acked - first + 1, 0)} of "
-                        f"{last - first + 1} messages within {timeout:g} s"
-                    )
-                # No timeout here: the producer's socket has one (SO_RCVTIMEO), and setting
-                # one per wait costs system calls on every enqueue.
-                self.channel.wait(_CONFIRMS)
-        refused = [tag for tag in self.nacked if first <= tag <= last]
-        if refused:
-            raise BrokerUnavailable(f"the broker refused (nacked) {len(refused)} messages")
 
 
 class KombuQueue(BaseQueue):
@@ -253,10 +161,10 @@ class KombuQueue(BaseQueue):
                 transport_options["visibility_timeout"] = self.options["visibility_timeout"]
             from kombu.transport import redis as kombu_redis
 
-            from . import _redis
+            from . import redis_transport
 
             if url.startswith("redis://") and type(probe.transport) is kombu_redis.Transport:
-                transport = _redis.Transport  # kombu's, with one client object per pool
+                transport = redis_transport.Transport  # kombu's, with one client object per pool
         self._template = Connection(
             url,
             connect_timeout=self.options["connect_timeout"],
@@ -273,7 +181,9 @@ class KombuQueue(BaseQueue):
         self._lock = threading.RLock()
         self._conn: Any = None
         self._producer: Any = None
-        self._confirms: _Confirms | None = None
+        self._confirms: ConfirmTracker | None = None
+        #: Messages published on the confirms' channel (the last one's delivery tag).
+        self._published = 0
         self._declared_on: Any = None
         self._declared: set[str] = set()
         self._closed = False
@@ -475,7 +385,7 @@ class KombuQueue(BaseQueue):
             delivery_mode=2,
         )
         if confirms is not None:
-            confirms.published += 1
+            self._published += 1
 
     def _publish_each(self, producer: Any, items: Sequence[_Item]) -> None:
         if len(items) > 1 and getattr(producer, "supports_batch_publish", False):
@@ -497,9 +407,11 @@ class KombuQueue(BaseQueue):
                 producer.maybe_declare(entity)
                 self._declared.add(entity.name)
 
-    def _confirms_for(self, channel: Any) -> _Confirms:
+    def _confirms_for(self, channel: Any) -> ConfirmTracker:
         if self._confirms is None or self._confirms.channel is not channel:
-            self._confirms = _Confirms(channel)
+            if self._confirms is not None:
+                self._confirms.close()
+            self._confirms, self._published = ConfirmTracker(channel), 0
         return self._confirms
 
     def _publish_amqp(self, producer: Any, items: Sequence[_Item]) -> None:
@@ -526,23 +438,25 @@ class KombuQueue(BaseQueue):
                 publish(message, item.exchange.name, item.routing_key)
             return
         confirms = self._confirms_for(channel)
-        if not confirms.selected:
+        if not self._published:  # kombu's confirmed publish puts the channel in confirm mode
             self._publish_one(producer, items[0])
-            confirms.selected = True
             items = items[1:]
             if not items:
                 return
-        first, send = confirms.published + 1, channel.send_method
-        with _coalesced_writes(self._conn.connection, len(items) > 1):
+        first, publish = self._published + 1, confirms.publish
+        with coalesced_writes(self._conn.connection, len(items) > 1):
             for item in items:
                 message = prepare(
                     item.body, item.priority, CONTENT_TYPE, "utf-8", item.headers, properties
                 )
-                # basic.publish(ticket, exchange, routing_key, mandatory, immediate) + message
-                args = (0, item.exchange.name, item.routing_key, False, False)
-                send(_PUBLISH, "Bssbb", args, message)
-                confirms.published += 1
-        confirms.wait(first, confirms.published, self.options["confirm_timeout"])
+                publish(message, item.exchange.name, item.routing_key)
+                self._published += 1
+        last = self._published
+        # No timeout per read: the producer's socket has one (SO_RCVTIMEO, see _get_producer).
+        confirms.wait(first, last, self.options["confirm_timeout"], bounded_reads=True)
+        refused = confirms.refused(first, last)
+        if refused:
+            raise BrokerUnavailable(f"the broker refused (nacked) {refused} messages")
 
     def _publish_dead(self, body: bytes, headers: dict[str, Any]) -> None:
         """Put ``body`` in the dead-letter queue (failed-job records, refusals off RabbitMQ)."""
