@@ -542,3 +542,90 @@ def test_silent_redis_times_out_within_socket_timeout() -> None:
             queue.enqueue(PREFIX + "add", [1, 2])
         assert time.monotonic() - started < 10
         queue.close()
+
+
+def _outcome_delay(queue: HueyQueue, path: Path) -> float:
+    """Run one job on an in-process worker; seconds from the job's end (its line in ``path``)
+    until get_result shows its outcome."""
+    collector.register_jobs(queue)
+    with queue.consumer(workers=1):
+        time.sleep(0.3)  # the worker is waiting on the idle queue
+        job_id = queue.enqueue(TOUCH, [str(path), "x"])
+        deadline = time.monotonic() + 10
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        ended = time.monotonic()
+        while queue.get_result(job_id).status is not JobStatus.SUCCEEDED:
+            assert time.monotonic() < deadline, "the job's outcome never became visible"
+            time.sleep(0.005)
+        return time.monotonic() - ended
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("max_tasks", [None, 1])
+def test_an_outcome_sent_with_the_next_blocking_pop_is_visible_at_once(
+    redis_db: redis.Redis, tmp_path: Path, max_tasks: int | None
+) -> None:
+    """A worker sends a job's outcome with its next blocking pop: the outcome is readable as
+    soon as the job ends, not after the pop's 3 s wait, and is written when the worker thread
+    stops right after the job (max_tasks=1)."""
+    queue = queuekit.create_queue(
+        backend="huey", url=REDIS_URL, read_timeout=3, socket_timeout=10, max_tasks=max_tasks
+    )
+    assert isinstance(queue, HueyQueue)
+    assert _outcome_delay(queue, tmp_path / "f") < 1.0
+    queue.close()
+
+
+@pytest.mark.parametrize("max_tasks", [None, 1])
+def test_an_outcome_written_with_the_next_sqlite_dequeue_is_visible_at_once(
+    tmp_path: Path, max_tasks: int | None
+) -> None:
+    """On SQLite a worker writes a job's outcome in its next dequeue's transaction, which
+    follows the job at once (not after the 3 s between polls of an idle queue), or when the
+    worker thread stops right after the job (max_tasks=1)."""
+    queue = queuekit.create_queue(
+        backend="huey",
+        url=f"sqlite://{tmp_path}/h.db",
+        initial_delay=0.05,
+        max_delay=3,
+        poll_backoff=100,
+        max_tasks=max_tasks,
+    )
+    assert isinstance(queue, HueyQueue)
+    assert _outcome_delay(queue, tmp_path / "f") < 1.0
+    queue.close()
+
+
+def test_on_sqlite_a_waiting_job_has_no_record_and_is_claimed_as_it_is_taken(
+    tmp_path: Path,
+) -> None:
+    """On SQLite enqueue writes only the job's message (its waiting state); a worker's
+    dequeue takes the message and claims the job in one transaction, so get_result always
+    finds the job: waiting, running or done; a job id in another job's arguments is not
+    taken for that job's message."""
+    queue = queuekit.create_queue(backend="huey", url=f"sqlite://{tmp_path}/h.db")
+    assert isinstance(queue, HueyQueue)
+    collector.register_jobs(queue)
+    first = queue.enqueue(TOUCH, [str(tmp_path / "f"), "x"])
+    second = queue.enqueue(TOUCH, [str(tmp_path / "f"), first])  # first's id in its arguments
+    assert queue.huey.storage.result_store_size() == 0
+    assert queue.get_result(first).status is JobStatus.QUEUED
+    assert queue.get_result(second).status is JobStatus.QUEUED
+    task = queue._dequeue_sqlite(queue.huey.dequeue)  # as a worker thread does
+    assert task.args[0]["id"] == first and queue.huey.storage.queue_size() == 1
+    result = queue.get_result(first)
+    assert (result.status, result.attempts) == (JobStatus.RUNNING, 1)
+    assert queue.cancel(first) is False
+    queue.huey.execute(task)  # its outcome goes with the worker's next dequeue
+    assert queue.get_result(first).status is JobStatus.RUNNING
+    task = queue._dequeue_sqlite(queue.huey.dequeue)
+    assert queue.get_result(first).status is JobStatus.SUCCEEDED
+    assert queue.get_result(second).status is JobStatus.RUNNING
+    queue.huey.execute(task)
+    queue._write_deferred()  # as the worker thread does when it stops
+    assert queue.get_result(second).status is JobStatus.SUCCEEDED
+    assert sorted(queue.huey.storage.result_items()) == sorted([first, second])  # no claim left
+    with pytest.raises(queuekit.ResultUnavailable):
+        queue.get_result("0" * 32)
+    queue.close()

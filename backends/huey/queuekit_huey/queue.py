@@ -18,7 +18,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -178,6 +178,26 @@ class _Recorder:
     def hdel(self, name: Any, *keys: Any) -> None:
         self.commands.append(("HDEL", name, *keys))
 
+    def bzpopmin(self, keys: Any, timeout: Any = 0) -> None:
+        self.commands.append(("BZPOPMIN", keys, timeout))
+
+    def brpop(self, keys: Any, timeout: Any = 0) -> None:
+        self.commands.append(("BRPOP", keys, timeout))
+
+
+class _Reply:
+    """Stands in for the Redis client of a copy of huey's storage and gives its blocking pop the
+    reply queuekit already has, so huey's own code reads the message out of it."""
+
+    def __init__(self, reply: Any) -> None:
+        self.reply = reply
+
+    def bzpopmin(self, keys: Any, timeout: Any = 0) -> Any:
+        return self.reply
+
+    def brpop(self, keys: Any, timeout: Any = 0) -> Any:
+        return self.reply
+
 
 def _naive(timestamp: float, utc: bool) -> datetime:
     """An epoch time as the naive datetime huey schedules by (UTC or local)."""
@@ -186,11 +206,18 @@ def _naive(timestamp: float, utc: bool) -> datetime:
     return datetime.fromtimestamp(timestamp)
 
 
+def _payload(message: Any) -> dict[str, Any] | None:
+    """The envelope a huey message carries, or None when it carries none."""
+    args = getattr(message, "args", None)
+    payload = args[0] if args else None
+    return payload if isinstance(payload, dict) else None
+
+
 def _waiting(message: Any) -> dict[str, Any] | None:
     """The waiting state a job's message stands for (what ``_read`` finds under the id of a
     job no worker has taken yet), or None when it is not a queuekit envelope."""
-    payload = message.args[0] if message.args else None
-    if not isinstance(payload, dict):
+    payload = _payload(message)
+    if payload is None:
         return None
     attempt = payload.get("attempt", 1)
     options = payload.get("options")
@@ -254,9 +281,18 @@ class _Consumer(Consumer):  # type: ignore[misc]
 
 
 class _Huey(Huey):  # type: ignore[misc]
-    """huey, with two changes: a message that does not decode, or names a task this worker does
-    not have, becomes a call of the refusing task instead of an error in huey's worker loop
-    (which would log it and drop it); and huey's revocation is not used."""
+    """huey, with three changes: a message that does not decode, or names a task this worker
+    does not have, becomes a call of the refusing task instead of an error in huey's worker loop
+    (which would log it and drop it); huey's revocation is not used; and a worker's dequeue may
+    carry writes the previous job left (see ``HueyQueue._dequeue``)."""
+
+    #: Set by HueyQueue: ``dequeue(huey's own dequeue)``.
+    queuekit_dequeue: Callable[[Callable[[], Any]], Any] | None = None
+
+    def dequeue(self) -> Any:
+        if self.queuekit_dequeue is None:
+            return super().dequeue()
+        return self.queuekit_dequeue(super().dequeue)
 
     def is_revoked(self, task: Any, timestamp: Any = None, peek: bool = True) -> bool:
         # queuekit never revokes: cancel() claims the job's attempt atomically, and the task,
@@ -312,7 +348,8 @@ class HueyQueue(BaseQueue):
         "priority": "native: huey priorities (PriorityRedisHuey sorted set, SQLite ORDER BY); "
         "absent with priority=false on Redis and in immediate mode",
         "results": "native: huey's result store holds each job's state under its id: the job's "
-        "message while it waits, the worker's claim while it runs, then a JSON record",
+        "message while it waits (on SQLite its row in huey's task table), the worker's claim "
+        "while it runs, then a JSON record",
         "retries": "emulated by the runtime (backoff caps and jitter, retry_on, discard_on, "
         "Retry); each next attempt is a new message on huey's native schedule",
         "timeout": "emulated by the runtime: worker_type=process stops the job with SIGALRM; "
@@ -366,6 +403,22 @@ class HueyQueue(BaseQueue):
         self._local = threading.local()
         self._claims_expire = isinstance(storage, RedisExpireStorage)
         self._tracks_state = bool(opts["results"])
+        on_sqlite = isinstance(storage, SqliteStorage)
+        # On SQLite a job waiting for its first attempt has no state record: its message in
+        # huey's task table is its waiting state (one write per enqueue, as huey's own), and a
+        # worker claims the job in the transaction that takes it, so a job is always in one of
+        # the two places _read looks (compressed messages cannot be searched: they keep it).
+        self._lean_waiting = on_sqlite and self._tracks_state and not opts["compression"]
+        # A worker writes a successful job's outcome with its next dequeue: on blocking Redis
+        # in the same round trip (before the pop blocks), on SQLite in the same transaction.
+        self._defers = (
+            self._tracks_state
+            and not self.huey.immediate
+            and ((self._records_commands and bool(storage.blocking)) or on_sqlite)
+        )
+        if self._defers:
+            self.huey.queuekit_dequeue = self._dequeue_sqlite if on_sqlite else self._dequeue
+            self.huey.on_shutdown("queuekit-outcomes")(self._write_deferred)
         self._narrow(storage)
         self._failed_storage: Any = None
         if self._on_redis:
@@ -610,7 +663,8 @@ class HueyQueue(BaseQueue):
                 self._put(storage, envelopes, messages, state)
                 send_commands(self._pool, storage.conn.commands, transaction=len(envelopes) > 1)
                 return
-            if len(envelopes) == 1 and not state:  # one write: huey's storage as it is
+            if len(envelopes) == 1 and not (state and self._records_waiting(envelopes[0])):
+                # One write: huey's storage as it is.
                 self._put(self.huey.storage, envelopes, messages, state)
                 return
             with self._batch(len(envelopes)) as storage:
@@ -623,13 +677,23 @@ class HueyQueue(BaseQueue):
         ``storage``. The waiting state is the message itself, under the job id: nothing more
         to build or encode, and ``_read`` tells queued from scheduled by its eta."""
         for envelope, data in zip(envelopes, messages, strict=True):
-            if state:
+            if state and self._records_waiting(envelope):
                 storage.put_data(envelope.id, data, is_result=True)
             eta = envelope.options.get("eta")
             if eta is not None and eta > time.time():
                 storage.add_to_schedule(data, _naive(eta, self.huey.utc))
             else:
                 storage.enqueue(data, envelope.options.get("priority"))
+
+    def _records_waiting(self, envelope: Envelope) -> bool:
+        """Whether a job's waiting state is written beside its message. On SQLite a first
+        attempt due now has none (``_read`` finds its message); a delayed job has one (huey's
+        scheduler moves its message in two transactions) and so has a later attempt (its id
+        has a record from before, which the waiting state must replace)."""
+        if not self._lean_waiting or envelope.attempt != 1:
+            return True
+        eta = envelope.options.get("eta")
+        return eta is not None and eta > time.time()
 
     def _encode(self, record: dict[str, Any]) -> bytes:
         # A record without a return value holds only plain JSON queuekit wrote itself; a return
@@ -667,18 +731,30 @@ class HueyQueue(BaseQueue):
     def _read(self, job_id: str) -> dict[str, Any] | None:
         """A job's state record: the stored one, the waiting state its message stands for, or,
         while a worker runs it, the running state the worker's claim holds."""
+        claims: dict[str, Any] | None = None
         with self._errors(f"read the state of job {job_id}"):
-            raw = self.huey.storage.peek_data(job_id)
+            if self._lean_waiting:
+                raw, claims = self._sqlite_state(job_id)
+            else:
+                raw = self.huey.storage.peek_data(job_id)
         if raw is EmptyData:
+            if claims:  # taken by a worker from the task table: the running state its claim holds
+                claim = claims.get(self._claim_key(job_id, 1), EmptyData)
+                running = None if claim is EmptyData else self.huey.serializer.deserialize(claim)
+                if isinstance(running, dict) and running.get("status") == "running":
+                    return running
             return None
-        data = self.huey.serializer.deserialize(raw)
+        data = raw if isinstance(raw, Message) else self.huey.serializer.deserialize(raw)
         if isinstance(data, Message):
             data = _waiting(data)
         if isinstance(data, dict) and "status" in data:
             if data["status"] in ("queued", "scheduled"):
-                attempt = data.get("pending_attempt", 1)
-                with self._errors(f"read the state of job {job_id}"):
-                    claim = self.huey.storage.peek_data(self._claim_key(job_id, attempt))
+                key = self._claim_key(job_id, data.get("pending_attempt", 1))
+                if claims is not None:
+                    claim = claims.get(key, EmptyData)
+                else:
+                    with self._errors(f"read the state of job {job_id}"):
+                        claim = self.huey.storage.peek_data(key)
                 running = None if claim is EmptyData else self.huey.serializer.deserialize(claim)
                 if isinstance(running, dict) and running.get("status") == "running":
                     return {**data, **running}
@@ -694,6 +770,45 @@ class HueyQueue(BaseQueue):
                 "traceback": str(metadata.get("traceback", "")),
             },
         }
+
+    def _sqlite_state(self, job_id: str) -> tuple[Any, dict[str, Any]]:
+        """(the job's record, or its message while it waits in huey's task table, or EmptyData;
+        its claim markers by key), read in one SQLite transaction: one snapshot, in which a
+        worker's take of the message and its claim are one change."""
+        storage = self.huey.storage
+        name = storage.name
+        prefix = self._claim_key(job_id, 0)[:-1]
+        raw: Any = EmptyData
+        with storage.db() as cursor:
+            cursor.execute("begin")
+            try:
+                cursor.execute("select value from kv where queue = ? and key = ?", (name, job_id))
+                row = cursor.fetchone()
+                if row is None:
+                    # No index finds a message by job id: the waiting jobs' messages are read
+                    # (the id is a random token; a hit in another job's arguments is skipped).
+                    cursor.execute(
+                        "select data from task where queue = ? and instr(data, ?) > 0",
+                        (name, job_id.encode()),
+                    )
+                    for (data,) in cursor.fetchall():
+                        message = self.huey.serializer.deserialize(data)
+                        payload = _payload(message)
+                        if payload is not None and payload.get("id") == job_id:
+                            raw = message
+                            break
+                else:
+                    raw = row[0]
+                # Claim keys are "<prefix><attempt>": every key from "<prefix>" up to the next
+                # character after its final dot.
+                cursor.execute(
+                    "select key, value from kv where queue = ? and key >= ? and key < ?",
+                    (name, prefix, prefix[:-1] + "/"),
+                )
+                claims = dict(cursor.fetchall())
+            finally:
+                cursor.execute("commit")
+        return raw, claims
 
     def _get_result(self, job_id: str) -> JobResult:
         data = self._read(job_id)
@@ -753,31 +868,51 @@ class HueyQueue(BaseQueue):
 
     # -- worker side ----------------------------------------------------------------------------
 
-    def _execute(self, payload: Any) -> None:
-        """The body of every huey task: claim the attempt (the claim holds the running state),
-        run the runtime; ``_record`` then writes the outcome."""
-        local = self._local
-        local.claim = None
+    def _running(self, payload: Any) -> tuple[str, int, dict[str, Any]] | None:
+        """(job id, attempt, running state) of a message a worker took, when its state is
+        tracked: the claim a worker takes before it runs the job holds that state."""
         if self._tracks_state and isinstance(payload, dict) and payload.get("job") in self.jobs:
             job_id, attempt = payload.get("id"), payload.get("attempt", 1)
             if isinstance(job_id, str) and type(attempt) is int:
-                running = {
-                    "id": job_id,
-                    "job_name": str(payload["job"]),
-                    "status": "running",
-                    "queue": str(payload.get("queue", self.default_queue)),
-                    "enqueued_at": payload.get("enqueued_at"),
-                    "started_at": time.time(),
-                    "attempts": attempt,
-                }
-                key = self._claim_key(job_id, attempt)
-                if not self._claim(job_id, attempt, running):
-                    logger.info("job %s was canceled before it started; not running it", job_id)
-                    if not self._claims_expire:  # the cancel's marker; no one else takes it now
-                        self.huey.storage.delete_data(key)
-                    return
-                # Markers that do not expire go with the outcome's record (see _record).
-                local.claim = None if self._claims_expire else key
+                return (
+                    job_id,
+                    attempt,
+                    {
+                        "id": job_id,
+                        "job_name": str(payload["job"]),
+                        "status": "running",
+                        "queue": str(payload.get("queue", self.default_queue)),
+                        "enqueued_at": payload.get("enqueued_at"),
+                        "started_at": time.time(),
+                        "attempts": attempt,
+                    },
+                )
+        return None
+
+    def _execute(self, payload: Any) -> None:
+        """The body of every huey task: claim the attempt (the claim holds the running state;
+        on SQLite the worker's dequeue took it already), run the runtime; ``_record`` then
+        writes the outcome."""
+        local = self._local
+        local.claim = None
+        taken, local.taken = getattr(local, "taken", None), None
+        running = self._running(payload)
+        if running is not None:
+            job_id, attempt, state = running
+            key = self._claim_key(job_id, attempt)
+            if taken is not None and taken[0] == key:
+                won = taken[1]  # the cancel's marker, if it won, went in that transaction
+            else:
+                won = self._claim(job_id, attempt, state)
+                if (
+                    not won and not self._claims_expire
+                ):  # the cancel's marker; no one else takes it now
+                    self.huey.storage.delete_data(key)
+            if not won:
+                logger.info("job %s was canceled before it started; not running it", job_id)
+                return
+            # Markers that do not expire go with the outcome's record (see _record).
+            local.claim = None if self._claims_expire else key
         try:
             self.process(payload)
         finally:
@@ -796,9 +931,125 @@ class HueyQueue(BaseQueue):
         unique = envelope.options.get("unique_key") if envelope else None
         if unique is not None:
             record["unique_key"] = unique
-        release = getattr(self._local, "claim", None)
-        self._local.claim = None
+        local = self._local
+        release = getattr(local, "claim", None)
+        local.claim = None
+        if outcome.succeeded and getattr(local, "dequeues", False):
+            # A worker thread, whose next step is its next dequeue: the record goes with it
+            # (see _dequeue and _dequeue_sqlite), so the job costs one round trip or SQLite
+            # transaction fewer. Only a final success waits: a retry's record must precede its
+            # next attempt, and a failure goes to the failed store at once.
+            deferred = local.deferred = getattr(local, "deferred", None) or []
+            deferred.append((record["id"], self._encode(record)))
+            if release is not None:
+                deferred.append((release, None))
+            return
         self._write(record, release)
+
+    def _dequeue(self, dequeue: Callable[[], Any]) -> Any:
+        """huey's dequeue in a worker thread on blocking Redis, with the writes the previous
+        job left sent first in the same round trip: Redis runs them as they arrive, before the
+        pop blocks. huey's storage code builds the writes and the blocking pop, and reads the
+        message out of the reply."""
+        local = self._local
+        local.dequeues = True
+        writes = getattr(local, "deferred", None)
+        if not writes:
+            return dequeue()
+        local.deferred = None
+        storage = self._recording()
+        self._replay(storage, writes)
+        count = len(storage.conn.commands)
+        storage.dequeue()  # records the pop; its own result (nothing) is not used
+        try:
+            replies = send_commands(self._pool, storage.conn.commands, raise_errors=False)
+        except BaseException:
+            local.deferred = writes  # whether they were written is unknown: sent again next time
+            raise
+        failed = [r for r in replies[:count] if isinstance(r, redis.exceptions.ResponseError)]
+        if failed:  # the popped message is still this worker's to run
+            logger.error(
+                "could not store the outcome of job(s) %s: %s",
+                ", ".join(key for key, value in writes if value is not None),
+                failed[0],
+            )
+        reply = replies[-1]
+        if isinstance(reply, redis.exceptions.ResponseError):
+            raise reply
+        replaying = getattr(local, "replaying", None)
+        if replaying is None:
+            replaying = local.replaying = copy.copy(self.huey.storage)
+        replaying.conn = _Reply(reply)
+        data = replaying.dequeue()
+        return self.huey.deserialize_task(data) if data is not None else None
+
+    def _dequeue_sqlite(self, dequeue: Callable[[], Any]) -> Any:
+        """huey's dequeue in a worker thread on SQLite, in one transaction with the writes the
+        previous job left and the claim of the job it takes (huey's storage code does every
+        write). An idle poll takes no write lock, as huey's own does not."""
+        local = self._local
+        local.dequeues = True
+        local.taken = None
+        writes = getattr(local, "deferred", None)
+        storage = self.huey.storage
+        if not writes and not storage.sql(
+            "select 1 from task where queue = ? limit 1", (storage.name,), results=True
+        ):
+            return None
+        local.deferred = None
+        task = None
+        try:
+            with self._batch(2) as batch:
+                self._replay(batch, writes or ())
+                data = batch.dequeue()
+                if data is not None:
+                    task = self.huey.deserialize_task(data)
+                    local.taken = self._take(batch, task)
+        except BaseException:
+            local.deferred = writes  # rolled back: written with the next dequeue or at the end
+            local.taken = None
+            raise
+        return task
+
+    def _take(self, storage: Any, task: Any) -> tuple[str, bool] | None:
+        """Claim a job a worker just took from SQLite, through ``storage`` (the dequeue's
+        transaction): (claim key, whether this worker won it). None when huey will not run the
+        task now, or queuekit tracks no state for it: ``_execute`` then claims as usual."""
+        running = self._running(_payload(task))
+        huey = self.huey
+        if running is None or huey._pre_execute or task.expires_resolved:
+            return None
+        if task.eta is not None and task.eta > huey._get_timestamp():
+            return None  # huey puts it back on its schedule
+        job_id, attempt, state = running
+        key = self._claim_key(job_id, attempt)
+        if storage.put_if_empty(key, huey.serializer.serialize_plain(state)):
+            return key, True
+        storage.delete_data(key)  # the cancel's marker; no one else takes it now
+        return key, False
+
+    def _replay(self, storage: Any, writes: Sequence[tuple[str, bytes | None]]) -> None:
+        """Deferred writes, through ``storage``: a record to put, or (None) a key to delete."""
+        for key, value in writes:
+            if value is None:
+                storage.delete_data(key)
+            else:
+                storage.put_data(key, value, is_result=True)
+
+    def _write_deferred(self) -> None:
+        """A worker thread stops: write what its last job left."""
+        writes = getattr(self._local, "deferred", None)
+        if not writes:
+            return
+        self._local.deferred = None
+        with self._errors("store the outcome of the last job"):
+            if self._records_commands:
+                storage = self._recording()
+                self._replay(storage, writes)
+                send_commands(self._pool, storage.conn.commands)
+            else:
+                with self._batch(2) as batch:
+                    self._replay(batch, writes)
 
     def _retry(self, envelope: Envelope, delay: float) -> None:
         """The next attempt, as a new message on huey's schedule (or queue, without delay);
