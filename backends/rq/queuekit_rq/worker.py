@@ -526,6 +526,19 @@ class QueuekitWorker(BaseWorker):
             kwargs.setdefault("default_result_ttl", queue.options["result_ttl"])
         super().__init__(*args, **kwargs)
 
+    def subscribe(self) -> None:
+        # As rq's own, with a pubsub thread that looks up from its read once a second: rq's 60 s
+        # wait made every warm shutdown hang for up to a minute on redis-py 8.2, whose
+        # PubSubWorkerThread.stop() joins the thread, which after the unsubscribe waits out that
+        # time for a subscription that never comes.
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        # rq's attribute is typed by its first value, None.
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=1.0, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
     def handle_job_failure(
         self,
         job: Job,
