@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 import queuekit
 from queuekit import ConfigurationError, JobStatus
 from queuekit.backends.sqlite import SqliteQueue, path_from_url
+from queuekit.envelope import Envelope
 from queuekit.testing.process import worker_process
 from tests.apps import durable_jobs
 
@@ -129,7 +131,123 @@ def test_other_schema_version_is_refused(tmp_path: Path) -> None:
         SqliteQueue(path=str(db))
 
 
+# Schema 1, as queuekit 0.1's first sqlite backend wrote it (rows in rowid order, ids indexed).
+_SCHEMA_1 = (
+    "CREATE TABLE queuekit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT INTO queuekit_meta VALUES ('schema_version', '1')",
+    """CREATE TABLE queuekit_jobs (id TEXT PRIMARY KEY, queue TEXT NOT NULL, job TEXT NOT NULL,
+        priority INTEGER NOT NULL, run_at REAL NOT NULL, state TEXT NOT NULL,
+        message TEXT NOT NULL, attempt INTEGER NOT NULL, enqueued_at REAL NOT NULL,
+        started_at REAL, finished_at REAL, lease_until REAL, worker TEXT,
+        deliveries INTEGER NOT NULL DEFAULT 0, result TEXT, error TEXT)""",
+    """CREATE INDEX queuekit_jobs_ready ON queuekit_jobs (queue, priority DESC, run_at)
+        WHERE state = 'queued'""",
+    "CREATE INDEX queuekit_jobs_leases ON queuekit_jobs (lease_until) WHERE state = 'running'",
+    """CREATE INDEX queuekit_jobs_finished ON queuekit_jobs (finished_at)
+        WHERE finished_at IS NOT NULL""",
+    "CREATE TABLE queuekit_failed (id TEXT PRIMARY KEY, failed_at REAL NOT NULL, record TEXT NOT NULL)",
+    "CREATE TABLE queuekit_locks (key TEXT PRIMARY KEY, job_id TEXT NOT NULL, expires REAL NOT NULL)",
+)
+
+
+def test_schema_1_database_is_migrated_with_its_jobs(tmp_path: Path) -> None:
+    """A database of schema 1 moves to the current schema, its waiting jobs kept and runnable."""
+    db, out = tmp_path / "jobs.db", tmp_path / "out"
+    with sqlite3.connect(db) as conn:
+        for statement in _SCHEMA_1:
+            conn.execute(statement)
+        for item, priority in ((1, 0), (2, 5)):
+            envelope = Envelope(job=RECORD, args=[str(out), item], options={"priority": priority})
+            conn.execute(
+                "INSERT INTO queuekit_jobs (id, queue, job, priority, run_at, state, message, "
+                "attempt, enqueued_at) VALUES (?, 'default', ?, ?, ?, 'queued', ?, 1, ?)",
+                (
+                    envelope.id,
+                    RECORD,
+                    priority,
+                    envelope.enqueued_at,
+                    envelope.encode().decode(),
+                    envelope.enqueued_at,
+                ),
+            )
+        old_ids = [row[0] for row in conn.execute("SELECT id FROM queuekit_jobs ORDER BY rowid")]
+    queue = make(db)
+    version = queue.connection().execute("SELECT value FROM queuekit_meta").fetchone()
+    assert version == ("2",)
+    assert [queue.get_result(i).status for i in old_ids] == [JobStatus.QUEUED] * 2
+    new_id = queue.enqueue(RECORD, [str(out), 3])
+    assert queue.cancel(old_ids[0]) and queue.get_result(old_ids[0]).status is JobStatus.CANCELED
+    claimed = queue._fetch(["default"], 0)
+    assert claimed is not None and Envelope.decode(claimed.message).id == old_ids[1]
+    queue._ack(claimed, queue.process(claimed.message))
+    claimed = queue._fetch(["default"], 0)
+    assert claimed is not None and Envelope.decode(claimed.message).id == new_id
+    queue._ack(claimed, queue.process(claimed.message))
+    queue.close()
+    queue = make(db)
+    assert queue.get_result(old_ids[1]).status is JobStatus.SUCCEEDED
+    assert queue.get_result(new_id).status is JobStatus.SUCCEEDED
+    assert runs(out) == {2: 1, 3: 1}
+
+
 # -- queue operations -----------------------------------------------------------------------
+
+
+def test_a_job_is_written_at_the_seq_its_id_names(tmp_path: Path) -> None:
+    """An id starts with its enqueue time in microseconds, the row's seq, so an enqueue writes
+    no index of ids; enqueue is one statement."""
+    queue = make(tmp_path / "jobs.db")
+    statements: list[str] = []
+    queue.connection().set_trace_callback(statements.append)
+    job_id = queue.enqueue(RECORD, [str(tmp_path / "out"), 1])
+    assert len(statements) == 1 and statements[0].lstrip().startswith("INSERT"), statements
+    queue.connection().set_trace_callback(None)
+    assert len(job_id) == 32 and int(job_id, 16) >= 0
+    row = (
+        queue.connection().execute("SELECT seq, indexed, enqueued_at FROM queuekit_jobs").fetchone()
+    )
+    assert row[:2] == (int(job_id[:13], 16), 0)
+    assert abs(row[0] / 1e6 - row[2]) < 1e-3
+
+
+def test_jobs_whose_ids_name_one_seq_are_kept_apart(tmp_path: Path) -> None:
+    """Two jobs whose ids name the same seq (two producers in one microsecond), and ids of
+    another form, are stored, found, canceled, claimed and sent again each as itself."""
+    db, out = tmp_path / "jobs.db", tmp_path / "out"
+    queue = make(db)
+    prefix = f"{int(time.time() * 1e6):013x}"
+    first = Envelope(job=RECORD, args=[str(out), 1], id=prefix + "a" * 19)
+    second = Envelope(job=RECORD, args=[str(out), 2], id=prefix + "b" * 19)
+    third = Envelope(job=RECORD, args=[str(out), 3], id=prefix + "c" * 19)
+    other = Envelope(job=RECORD, args=[str(out), 4], id="not-hex-" + "d" * 24)
+    queue._send(first)
+    queue._send(second)
+    queue._send_many([third, other])
+    rows = queue.connection().execute("SELECT id, indexed FROM queuekit_jobs ORDER BY seq")
+    assert rows.fetchall() == [(first.id, 0), (second.id, 1), (third.id, 1), (other.id, 1)]
+    ids = [first.id, second.id, third.id, other.id]
+    assert [queue.get_result(i).job_name for i in ids] == [RECORD] * 4
+    assert queue.cancel(third.id) and not queue.cancel(third.id)
+    assert [queue.get_result(i).status for i in ids] == [
+        JobStatus.QUEUED,
+        JobStatus.QUEUED,
+        JobStatus.CANCELED,
+        JobStatus.QUEUED,
+    ]
+    # The failed store's retry sends a later attempt under the same id: it replaces the row.
+    queue._send(replace(third, attempt=2))
+    queue._send_many([replace(other, attempt=2), replace(first, attempt=2)])
+    count = "SELECT COUNT(*), SUM(state = 'queued') FROM queuekit_jobs"
+    assert queue.connection().execute(count).fetchone() == (4, 4)
+    assert queue.get_result(third.id).attempts == 2
+    done = []
+    while (claimed := queue._fetch(["default"], 0)) is not None:
+        done.append(Envelope.decode(claimed.message).id)
+        queue._ack(claimed, queue.process(claimed.message))
+    queue._write_finished()
+    assert sorted(done) == sorted(ids)
+    assert {queue.get_result(i).status for i in ids} == {JobStatus.SUCCEEDED}
+    assert runs(out) == {1: 1, 2: 1, 3: 1, 4: 1}
 
 
 def test_status_moves_from_scheduled_to_queued(tmp_path: Path) -> None:
