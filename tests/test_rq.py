@@ -262,6 +262,33 @@ def test_oversized_envelope_is_refused_before_anything_is_sent(client: redis.Red
     queue.close()
 
 
+def test_a_delayed_envelope_over_the_limit_is_refused_too(client: redis.Redis) -> None:
+    """A delayed call over max_payload_bytes is refused, and nothing of its batch is sent."""
+    queue = RqQueue(url=URL, max_payload_bytes=2000)
+    conformance_jobs.register_jobs(queue)
+    with pytest.raises(InvalidArguments, match=r"over max_payload_bytes=2,000"):
+        queue.enqueue_many(TOUCH, [["small"], ["x" * 3000]], delay=60)
+    assert not list(client.scan_iter(match=f"{RQ_PREFIX}:job:*"))
+    queue.close()
+
+
+def test_the_limit_is_on_the_envelope_not_on_rq_s_longer_json(client: redis.Redis) -> None:
+    """An envelope within max_payload_bytes is sent, though rq's JSON of it is over it."""
+    probe = RqQueue(url=URL)
+    conformance_jobs.register_jobs(probe)
+    envelope = probe.build_envelope(TOUCH, [{"a": 1, "b": [1, 2]}])
+    # The envelope's size moves by a few bytes with enqueued_at's digits: a margin of 5.
+    limit = len(envelope.encode()) + 5
+    probe.close()
+    queue = RqQueue(url=URL, max_payload_bytes=limit)
+    conformance_jobs.register_jobs(queue)
+    (job_id,) = queue.enqueue_many(TOUCH, [[{"a": 1, "b": [1, 2]}]])
+    assert len(queue.rq_queue().fetch_job(job_id).data) > limit  # rq's spaced JSON, around it
+    with pytest.raises(InvalidArguments, match=r"over max_payload_bytes"):
+        queue.enqueue(TOUCH, [{"a": 1, "b": [1, 2], "c": "x" * 20}])
+    queue.close()
+
+
 def test_rq_info_shows_queuekit_jobs(queue: RqQueue) -> None:
     """`rq info` (a subprocess) counts the jobs queuekit enqueued on each rq queue."""
     queue.enqueue_many(TOUCH, [["/nonexistent"]] * 5)
