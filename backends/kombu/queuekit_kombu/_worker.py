@@ -31,6 +31,7 @@ from queuekit.worker import stop_on_signals
 
 from ._deadletter import REFUSED_HEADER
 from ._kombu import Consumer
+from ._sockets import plain_socket, read_ahead
 
 if TYPE_CHECKING:
     from queuekit.runtime import Outcome
@@ -41,34 +42,6 @@ if TYPE_CHECKING:
 TOLERANCE = 0.002
 #: Seconds the consume loop waits for a message before it looks at the stop flag again.
 POLL = 0.25
-#: Bytes the consumer's socket reads at once: a few prefetched messages, little to copy.
-READ_AHEAD = 4096
-
-
-def _plain_socket(conn: Any) -> socket.socket | None:
-    """The TCP socket of a py-amqp connection (not TLS, not another transport), else None."""
-    try:
-        from amqp.transport import TCPTransport  # type: ignore[import-untyped]
-    except ImportError:
-        return None
-    transport = getattr(conn.connection, "transport", None)
-    if not isinstance(transport, TCPTransport):
-        return None
-    sock = getattr(transport, "sock", None)
-    return sock if isinstance(sock, socket.socket) else None
-
-
-def _read_ahead(conn: Any, sock: socket.socket | None) -> None:
-    """Let py-amqp read whatever the socket holds, up to READ_AHEAD bytes, in one call.
-
-    py-amqp reads each frame with three exact-size reads (header, payload, end byte), three
-    frames a message: nine system calls a job. Its reader keeps any surplus bytes for the next
-    frame, so a larger read takes the prefetched messages in one call.
-    """
-    transport: Any = getattr(conn.connection, "transport", None)
-    if sock is not None and hasattr(transport, "_quick_recv"):
-        recv = sock.recv
-        transport._quick_recv = lambda size: recv(max(size, READ_AHEAD))
 
 
 def _read_timeout(sock: socket.socket | None, seconds: float) -> None:
@@ -212,9 +185,9 @@ class _Consumer:
         # reads in blocking mode: a timeout passed to drain_events would switch the socket's
         # mode and poll() before every read, 15 system calls per job. Synchronous calls in
         # the loop (basic_qos) and the shutdown lift the bound while they wait for an answer.
-        self.sock = sock = _plain_socket(conn)
+        self.sock = sock = plain_socket(conn)
         _read_timeout(sock, POLL)
-        _read_ahead(conn, sock)
+        read_ahead(conn, sock)
         try:
             while not stop.is_set():
                 idle = False

@@ -21,6 +21,7 @@ from queuekit.runtime import Outcome
 
 from ._deadletter import DeadLetterStore
 from ._kombu import Connection, Producer
+from ._sockets import plain_socket, read_ahead
 from ._topology import DEAD_ROUTING_KEY, DELAY_HEADER, Topology, bucket_ms
 from .confirms import ConfirmTracker, coalesced_writes
 
@@ -412,6 +413,8 @@ class KombuQueue(BaseQueue):
             if self._confirms is not None:
                 self._confirms.close()
             self._confirms, self._published = ConfirmTracker(channel), 0
+            # A confirm is a 21-byte frame py-amqp reads in three reads; one does.
+            read_ahead(self._conn, plain_socket(self._conn))
         return self._confirms
 
     def _publish_amqp(self, producer: Any, items: Sequence[_Item]) -> None:
