@@ -42,7 +42,7 @@ logger = logging.getLogger("queuekit.sqlite")
 SCHEMA_VERSION = 2
 
 # A job's row sits at the rowid (seq) its id names: the id's first 13 hex digits, its enqueue
-# time in microseconds (see _ordered_id). Lookups by id need no index of ids, and an enqueue
+# time in microseconds (see build_envelope). Lookups by id need no index of ids, and an enqueue
 # writes two b-trees (the table, where new rows append, and the ready index), as huey's does,
 # instead of three (schema 1's unique index of random ids took a third of an enqueue's page
 # writes and a random page of it per job). A row whose seq could not be its id's (two
@@ -187,13 +187,6 @@ def _row(envelope: Envelope) -> tuple[Any, ...]:
         envelope.attempt,
         envelope.enqueued_at,
     )
-
-
-def _ordered_id(envelope: Envelope) -> str:
-    """The envelope's id with its first 13 hex digits replaced by its enqueue time in
-    microseconds: still 32 hex digits, 76 bits of them random. Those digits are the seq the
-    job's row is written at: new rows append to the table, and no index of ids is written."""
-    return f"{int(envelope.enqueued_at * 1_000_000):013x}{envelope.id[13:]}"
 
 
 # A forked child opens connections of its own; comparing with this costs less than getpid().
@@ -383,8 +376,12 @@ class SqliteQueue(BaseQueue):
         kwargs: Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> Envelope:
-        envelope = super().build_envelope(name, args, kwargs, options)
-        envelope.id = _ordered_id(envelope)
+        """The base class's envelope, its id's first 13 hex digits replaced by its enqueue time
+        in microseconds: still 32 hex digits, 76 bits of them random. Those digits are the seq
+        the job's row is written at: new rows append to the table, and no index of ids is
+        written."""
+        envelope = BaseQueue.build_envelope(self, name, args, kwargs, options)
+        envelope.id = f"{int(envelope.enqueued_at * 1_000_000):013x}{envelope.id[13:]}"
         return envelope
 
     def _send(self, envelope: Envelope) -> None:
