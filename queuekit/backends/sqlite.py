@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import logging
 import os
@@ -199,6 +200,19 @@ def _after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork)
+
+
+@functools.lru_cache(maxsize=16)
+def _claim_sql(queues: int) -> str:
+    """The claim of the next due job of one of ``queues`` queues (built once per count)."""
+    marks = ",".join("?" * queues)
+    return (
+        f"UPDATE queuekit_jobs SET state = 'running', started_at = ?, lease_until = ?, "
+        f"worker = ?, deliveries = deliveries + 1 WHERE seq = ("
+        f"SELECT seq FROM queuekit_jobs WHERE state = 'queued' AND queue IN ({marks}) "
+        f"AND run_at <= ? ORDER BY priority DESC, run_at, seq LIMIT 1) "
+        f"RETURNING seq, message"
+    )
 
 
 def _dt(value: float | None) -> datetime | None:
@@ -518,14 +532,7 @@ class SqliteQueue(BaseQueue):
         same transaction."""
         self._reclaim_expired()
         now = time.time()
-        marks = ",".join("?" * len(queues))
-        claim = (
-            f"UPDATE queuekit_jobs SET state = 'running', started_at = ?, lease_until = ?, "
-            f"worker = ?, deliveries = deliveries + 1 WHERE seq = ("
-            f"SELECT seq FROM queuekit_jobs WHERE state = 'queued' AND queue IN ({marks}) "
-            f"AND run_at <= ? ORDER BY priority DESC, run_at, seq LIMIT 1) "
-            f"RETURNING seq, message"
-        )
+        claim = _claim_sql(len(queues))
         params = (now, now + self.lease, self._worker_id, *queues, now)
         finished = getattr(self._local, "finished", None)
         if finished is None:
