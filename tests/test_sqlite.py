@@ -212,13 +212,14 @@ def test_a_job_is_written_at_the_seq_its_id_names(tmp_path: Path) -> None:
 
 def test_jobs_whose_ids_name_one_seq_are_kept_apart(tmp_path: Path) -> None:
     """Two jobs whose ids name the same seq (two producers in one microsecond), and ids of
-    another form, are stored, found, canceled, claimed and sent again each as itself."""
+    another form, are stored, found, canceled, claimed, sent again and pruned each as itself."""
     db, out = tmp_path / "jobs.db", tmp_path / "out"
     queue = make(db)
-    prefix = f"{int(time.time() * 1e6):013x}"
-    first = Envelope(job=RECORD, args=[str(out), 1], id=prefix + "a" * 19)
-    second = Envelope(job=RECORD, args=[str(out), 2], id=prefix + "b" * 19)
-    third = Envelope(job=RECORD, args=[str(out), 3], id=prefix + "c" * 19)
+    now = time.time()
+    prefix = f"{int(now * 1_000_000):013x}"
+    first = Envelope(job=RECORD, args=[str(out), 1], id=prefix + "a" * 19, enqueued_at=now)
+    second = Envelope(job=RECORD, args=[str(out), 2], id=prefix + "b" * 19, enqueued_at=now)
+    third = Envelope(job=RECORD, args=[str(out), 3], id=prefix + "c" * 19, enqueued_at=now)
     other = Envelope(job=RECORD, args=[str(out), 4], id="not-hex-" + "d" * 24)
     queue._send(first)
     queue._send(second)
@@ -248,6 +249,8 @@ def test_jobs_whose_ids_name_one_seq_are_kept_apart(tmp_path: Path) -> None:
     assert sorted(done) == sorted(ids)
     assert {queue.get_result(i).status for i in ids} == {JobStatus.SUCCEEDED}
     assert runs(out) == {1: 1, 2: 1, 3: 1, 4: 1}
+    assert queue.prune(older_than=3600) == 0
+    assert queue.prune(older_than=0) == 4
 
 
 def test_status_moves_from_scheduled_to_queued(tmp_path: Path) -> None:
