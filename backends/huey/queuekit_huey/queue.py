@@ -185,6 +185,31 @@ class _Recorder:
         self.commands.append(("BRPOP", keys, timeout))
 
 
+class _Pinned:
+    """A worker thread's own connection of ``pool``, for ``send_commands``: a worker sends two
+    batches a job, and checking a connection out of redis-py's pool and back (locks, metrics,
+    a poll for unread data) cost about as much as packing them. ``send_commands`` disconnects
+    it on any error, so it is never left half-read; the next send reconnects."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.pid = os.getpid()
+        self.connection_kwargs = pool.connection_kwargs
+        self.connection = pool.get_connection()
+
+    def get_connection(self) -> Any:
+        return self.connection
+
+    def release(self, connection: Any) -> None:
+        pass  # kept until the worker thread stops (close)
+
+    def get_encoder(self) -> Any:
+        return self.pool.get_encoder()
+
+    def close(self) -> None:
+        self.pool.release(self.connection)
+
+
 class _Reply:
     """Stands in for the Redis client of a copy of huey's storage and gives its blocking pop the
     reply queuekit already has, so huey's own code reads the message out of it."""
@@ -843,7 +868,7 @@ class HueyQueue(BaseQueue):
         if self._records_commands:
             storage = self._recording()
             storage.put_if_empty(key, value, ttl)
-            return bool(send_commands(self._pool, storage.conn.commands)[0])
+            return bool(send_commands(self._sender(), storage.conn.commands)[0])
         return bool(self.huey.storage.put_if_empty(key, value, ttl))
 
     def _cancel(self, job_id: str) -> bool:
@@ -953,16 +978,14 @@ class HueyQueue(BaseQueue):
         message out of the reply."""
         local = self._local
         local.dequeues = True
-        writes = getattr(local, "deferred", None)
-        if not writes:
-            return dequeue()
+        writes = getattr(local, "deferred", None) or []
         local.deferred = None
         storage = self._recording()
         self._replay(storage, writes)
         count = len(storage.conn.commands)
         storage.dequeue()  # records the pop; its own result (nothing) is not used
         try:
-            replies = send_commands(self._pool, storage.conn.commands, raise_errors=False)
+            replies = send_commands(self._sender(), storage.conn.commands, raise_errors=False)
         except BaseException:
             local.deferred = writes  # whether they were written is unknown: sent again next time
             raise
@@ -1028,6 +1051,16 @@ class HueyQueue(BaseQueue):
         storage.delete_data(key)  # the cancel's marker; no one else takes it now
         return key, False
 
+    def _sender(self) -> Any:
+        """Where this thread's commands go: a worker thread's own connection, else the pool."""
+        local = self._local
+        if not getattr(local, "dequeues", False):
+            return self._pool
+        pinned = getattr(local, "pinned", None)
+        if pinned is None or pinned.pid != os.getpid():
+            pinned = local.pinned = _Pinned(self._pool)
+        return pinned
+
     def _replay(self, storage: Any, writes: Sequence[tuple[str, bytes | None]]) -> None:
         """Deferred writes, through ``storage``: a record to put, or (None) a key to delete."""
         for key, value in writes:
@@ -1037,19 +1070,25 @@ class HueyQueue(BaseQueue):
                 storage.put_data(key, value, is_result=True)
 
     def _write_deferred(self) -> None:
-        """A worker thread stops: write what its last job left."""
-        writes = getattr(self._local, "deferred", None)
-        if not writes:
-            return
-        self._local.deferred = None
-        with self._errors("store the outcome of the last job"):
-            if self._records_commands:
-                storage = self._recording()
-                self._replay(storage, writes)
-                send_commands(self._pool, storage.conn.commands)
-            else:
-                with self._batch(2) as batch:
-                    self._replay(batch, writes)
+        """A worker thread stops: write what its last job left; give its connection back."""
+        local = self._local
+        writes = getattr(local, "deferred", None)
+        local.deferred = None
+        try:
+            if writes:
+                with self._errors("store the outcome of the last job"):
+                    if self._records_commands:
+                        storage = self._recording()
+                        self._replay(storage, writes)
+                        send_commands(self._sender(), storage.conn.commands)
+                    else:
+                        with self._batch(2) as batch:
+                            self._replay(batch, writes)
+        finally:
+            pinned, local.pinned = getattr(local, "pinned", None), None
+            local.dequeues = False
+            if pinned is not None and pinned.pid == os.getpid():
+                pinned.close()
 
     def _retry(self, envelope: Envelope, delay: float) -> None:
         """The next attempt, as a new message on huey's schedule (or queue, without delay);
