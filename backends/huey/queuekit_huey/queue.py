@@ -702,7 +702,7 @@ class HueyQueue(BaseQueue):
         ``storage``. The waiting state is the message itself, under the job id: nothing more
         to build or encode, and ``_read`` tells queued from scheduled by its eta."""
         for envelope, data in zip(envelopes, messages, strict=True):
-            if state and self._records_waiting(envelope):
+            if state and (not self._lean_waiting or self._records_waiting(envelope)):
                 storage.put_data(envelope.id, data, is_result=True)
             eta = envelope.options.get("eta")
             if eta is not None and eta > time.time():
@@ -929,10 +929,8 @@ class HueyQueue(BaseQueue):
                 won = taken[1]  # the cancel's marker, if it won, went in that transaction
             else:
                 won = self._claim(job_id, attempt, state)
-                if (
-                    not won and not self._claims_expire
-                ):  # the cancel's marker; no one else takes it now
-                    self.huey.storage.delete_data(key)
+                if not won and not self._claims_expire:
+                    self.huey.storage.delete_data(key)  # the cancel's marker; no one takes it now
             if not won:
                 logger.info("job %s was canceled before it started; not running it", job_id)
                 return
