@@ -224,6 +224,13 @@ class _Reply:
         return self.reply
 
 
+#: The message a SQLite worker takes, deleted and read in one statement.
+_TAKE_SQL = (
+    "delete from task where id = (select id from task where queue = ? "
+    "order by priority desc, id limit 1) returning data"
+)
+
+
 def _naive(timestamp: float, utc: bool) -> datetime:
     """An epoch time as the naive datetime huey schedules by (UTC or local)."""
     if utc:
@@ -634,29 +641,63 @@ class HueyQueue(BaseQueue):
         (MULTI/EXEC around several writes), on SQLite one transaction. The copy runs huey's own
         storage code; only where its commands go changes."""
         storage = self.huey.storage
-        batch = copy.copy(storage)
         if self._on_redis:
+            batch = copy.copy(storage)
             with storage.conn.pipeline(transaction=size > 1) as pipe:
                 batch.conn = pipe
                 yield batch
                 pipe.execute()
         elif isinstance(storage, SqliteStorage):
+            local = self._local
+            kept = getattr(local, "sqlite_batch", None)
+            if kept is None or kept[1]:
+                kept = local.sqlite_batch = self._sqlite_batch(storage)
+            batch, cursors = kept
             with storage.db(commit=True) as cursor:
-
-                def sql(
-                    query: str, params: Any = None, commit: bool = False, results: bool = False
-                ) -> Any:
-                    cursor.execute(query, params or ())
-                    return cursor.fetchall() if results else None
-
-                @contextlib.contextmanager
-                def db(commit: bool = False, close: bool = False) -> Iterator[Any]:
-                    yield cursor  # pop_data and friends: inside this transaction too
-
-                batch.sql, batch.db = sql, db
-                yield batch
+                cursors.append(cursor)
+                try:
+                    yield batch
+                finally:
+                    cursors.clear()
         else:
             yield storage
+
+    @staticmethod
+    def _sqlite_batch(storage: Any) -> tuple[Any, list[Any]]:
+        """A copy of huey's SQLite storage whose statements go to the cursor of the open
+        transaction (the list's one item), kept per thread: huey's storage code writes, and
+        ``delete_data`` deletes a key in one statement (huey's reads the value first)."""
+        batch = copy.copy(storage)
+        cursors: list[Any] = []
+        name = storage.name
+
+        def sql(query: str, params: Any = None, commit: bool = False, results: bool = False) -> Any:
+            cursor = cursors[0]
+            cursor.execute(query, params or ())
+            return cursor.fetchall() if results else None
+
+        @contextlib.contextmanager
+        def db(commit: bool = False, close: bool = False) -> Iterator[Any]:
+            yield cursors[0]  # pop_data and friends: inside this transaction too
+
+        def delete_data(key: str) -> bool:
+            cursor = cursors[0]
+            cursor.execute("delete from kv where queue = ? and key = ?", (name, key))
+            return bool(cursor.rowcount == 1)
+
+        batch.sql, batch.db, batch.delete_data = sql, db, delete_data
+        if sqlite3.sqlite_version_info >= (3, 35):  # DELETE ... RETURNING
+
+            def dequeue() -> Any:
+                # The row huey's dequeue takes (the first by priority, then id), which it
+                # takes with three statements: a look, a select and a delete.
+                cursor = cursors[0]
+                cursor.execute(_TAKE_SQL, (name,))
+                rows = cursor.fetchall()
+                return rows[0][0] if rows else None
+
+            batch.dequeue = dequeue
+        return batch, cursors
 
     def _recording(self) -> Any:
         """This thread's copy of huey's Redis storage whose client only records commands: huey's
@@ -921,16 +962,20 @@ class HueyQueue(BaseQueue):
         local = self._local
         local.claim = None
         taken, local.taken = getattr(local, "taken", None), None
-        running = self._running(payload)
-        if running is not None:
-            job_id, attempt, state = running
-            key = self._claim_key(job_id, attempt)
-            if taken is not None and taken[0] == key:
-                won = taken[1]  # the cancel's marker, if it won, went in that transaction
-            else:
+        claimed: tuple[str, str, bool] | None = None  # (job id, claim key, whether it won)
+        if taken is not None and taken[0] is payload:
+            claimed = taken[1:]  # the cancel's marker, if it won, went in that transaction
+        else:
+            running = self._running(payload)
+            if running is not None:
+                job_id, attempt, state = running
+                key = self._claim_key(job_id, attempt)
                 won = self._claim(job_id, attempt, state)
                 if not won and not self._claims_expire:
                     self.huey.storage.delete_data(key)  # the cancel's marker; no one takes it now
+                claimed = (job_id, key, won)
+        if claimed is not None:
+            job_id, key, won = claimed
             if not won:
                 logger.info("job %s was canceled before it started; not running it", job_id)
                 return
@@ -1032,11 +1077,13 @@ class HueyQueue(BaseQueue):
             raise
         return task
 
-    def _take(self, storage: Any, task: Any) -> tuple[str, bool] | None:
+    def _take(self, storage: Any, task: Any) -> tuple[Any, str, str, bool] | None:
         """Claim a job a worker just took from SQLite, through ``storage`` (the dequeue's
-        transaction): (claim key, whether this worker won it). None when huey will not run the
-        task now, or queuekit tracks no state for it: ``_execute`` then claims as usual."""
-        running = self._running(_payload(task))
+        transaction): (its envelope, job id, claim key, whether this worker won it). None when
+        huey will not run the task now, or queuekit tracks no state for it: ``_execute`` then
+        claims as usual."""
+        payload = _payload(task)
+        running = self._running(payload)
         huey = self.huey
         if running is None or huey._pre_execute or task.expires_resolved:
             return None
@@ -1045,9 +1092,9 @@ class HueyQueue(BaseQueue):
         job_id, attempt, state = running
         key = self._claim_key(job_id, attempt)
         if storage.put_if_empty(key, huey.serializer.serialize_plain(state)):
-            return key, True
+            return payload, job_id, key, True
         storage.delete_data(key)  # the cancel's marker; no one else takes it now
-        return key, False
+        return payload, job_id, key, False
 
     def _sender(self) -> Any:
         """Where this thread's commands go: a worker thread's own connection, else the pool."""

@@ -63,7 +63,7 @@ class JSONSerializer(Serializer):  # type: ignore[misc]
     def _deserialize(self, data: Any) -> Any:
         if isinstance(data, memoryview):
             data = data.tobytes()
-        obj = json.loads(data, parse_constant=_refuse_constant)
+        obj = _loads(data)
         if isinstance(obj, dict) and isinstance(obj.get("huey"), dict):
             return _message_from_json(obj)
         return _from_json(obj)
@@ -94,6 +94,24 @@ def envelope_message(
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+# One decoder for every read: json.loads(data, parse_constant=...) builds one per call.
+_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
+def _loads(data: Any) -> Any:
+    """``json.loads(data, parse_constant=_refuse_constant)``, with the one decoder."""
+    if isinstance(data, str):
+        if data.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", data, 0)
+    elif isinstance(data, (bytes, bytearray)):
+        data = data.decode(json.detect_encoding(data), "surrogatepass")
+    else:
+        raise TypeError(
+            f"the JSON object must be str, bytes or bytearray, not {type(data).__name__}"
+        )
+    return _decode(data)
 
 
 def _message_to_json(message: Any) -> dict[str, Any]:
