@@ -230,6 +230,9 @@ _TAKE_SQL = (
     "order by priority desc, id limit 1) returning data"
 )
 
+#: A claim: a key/value row that only the first writer gets.
+_CLAIM_SQL = "insert or abort into kv (queue, key, value) values (?, ?, ?)"
+
 
 def _naive(timestamp: float, utc: bool) -> datetime:
     """An epoch time as the naive datetime huey schedules by (UTC or local)."""
@@ -685,7 +688,18 @@ class HueyQueue(BaseQueue):
             cursor.execute("delete from kv where queue = ? and key = ?", (name, key))
             return bool(cursor.rowcount == 1)
 
+        def put_if_empty(key: str, value: bytes, ttl: Any = None) -> bool:
+            # huey's statement, on the open cursor without a context manager around it.
+            if ttl is not None:
+                raise NotImplementedError("ttl is not supported by this storage.")
+            try:
+                cursors[0].execute(_CLAIM_SQL, (name, key, value))
+            except sqlite3.IntegrityError:
+                return False  # only this statement is undone; the transaction goes on
+            return True
+
         batch.sql, batch.db, batch.delete_data = sql, db, delete_data
+        batch.put_if_empty = put_if_empty
         if sqlite3.sqlite_version_info >= (3, 35):  # DELETE ... RETURNING
 
             def dequeue() -> Any:
