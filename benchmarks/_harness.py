@@ -334,6 +334,11 @@ class Worker:
         """Resident memory of the worker and every process under it (Celery's pool), MiB."""
         return sum(_rss_kib(pid) for pid in _tree(self.process.pid)) / 1024
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the worker and every process under it have used so far,
+        with its children that have ended."""
+        return sum(_cpu_ticks(pid) for pid in _tree(self.process.pid)) / _TICKS
+
     def stop(self) -> None:
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
@@ -380,6 +385,18 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0
+    # utime, stime, and cutime, cstime: children waited for (rq's work horses) count too.
+    return sum(int(field) for field in fields[11:15])
+
+
 def _rss_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -392,11 +409,13 @@ def _rss_kib(pid: int) -> int:
 
 @dataclass
 class WorkerRound:
-    """What one worker run measured: drain rate, latencies (ms) and idle RSS (MiB)."""
+    """What one worker run measured: drain rate, latencies (ms), idle RSS (MiB) and the
+    worker's CPU time per job drained (us; None for a worker inside the harness)."""
 
     drain: float
     latencies: list[float]
     rss: float | None
+    cpu: float | None = None
 
 
 def worker_round(
@@ -409,19 +428,26 @@ def worker_round(
     rss: Callable[[Any], float | None],
     stop: Callable[[Any], None],
     alive: Callable[[Any], bool],
+    cpu: Callable[[Any], float | None] = lambda worker: None,
 ) -> WorkerRound:
     """Queue ``n`` jobs (``fill(n, port)``: the first tagged 1, the last 2), start a worker,
     time the drain from the first job's start to the last's, then with the worker idle send
     ``samples`` probes one at a time (``probe(port, tag)``) and take enqueue-to-start latency,
-    then the worker's resident memory."""
+    then the worker's resident memory. The worker's CPU time between the first job's start and
+    the last's, per job, is what the drain costs whatever else the machine is doing."""
     marks.clear()
     fill(n, marks.port)
     worker = start()
     try:
         is_alive = lambda: alive(worker)  # noqa: E731
         first = marks.wait(1, 60, is_alive)
+        cpu_first = cpu(worker)
         last = marks.wait(2, 60 + n / 20, is_alive)
+        cpu_last = cpu(worker)
         drain = (n - 1) / max(last - first, 1e-9)
+        per_job = None
+        if cpu_first is not None and cpu_last is not None:
+            per_job = (cpu_last - cpu_first) / (n - 1) * 1e6
         latencies = []
         time.sleep(0.2)
         for index in range(samples):
@@ -437,18 +463,19 @@ def worker_round(
         raise RuntimeError(f"{exc}{': ' + detail if detail else ''}") from exc
     finally:
         stop(worker)
-    return WorkerRound(drain, latencies, memory)
+    return WorkerRound(drain, latencies, memory, per_job)
 
 
 def subprocess_worker(
     command: list[str], env: dict[str, str] | None = None
 ) -> dict[str, Callable[..., Any]]:
-    """``start``/``stop``/``alive``/``rss`` callables for a worker run as a subprocess."""
+    """``start``/``stop``/``alive``/``rss``/``cpu`` callables for a worker run as a subprocess."""
     return {
         "start": lambda: Worker(command, env),
         "stop": lambda w: w.stop(),
         "alive": lambda w: w.alive(),
         "rss": lambda w: w.rss_mib(),
+        "cpu": lambda w: w.cpu_seconds(),
     }
 
 

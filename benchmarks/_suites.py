@@ -1443,6 +1443,7 @@ def _workers(
                 "stop": side.stop,
                 "alive": lambda handle: True,
                 "rss": lambda handle: None,
+                "cpu": lambda handle: None,
             }
 
         def run() -> Any:
@@ -1457,6 +1458,7 @@ def _workers(
                     control["rss"],
                     control["stop"],
                     control["alive"],
+                    control["cpu"],
                 )
             finally:
                 side.purge()
@@ -1470,7 +1472,9 @@ def _workers(
         for side in order:
             runs[side.label].append(measure(side)())
         shown = ", ".join(
-            f"{label} {r[-1].drain:,.0f}/s, {statistics_median(r[-1].latencies):.2f} ms"
+            f"{label} {r[-1].drain:,.0f}/s"
+            + (f" ({r[-1].cpu:,.0f} us CPU a job)" if r[-1].cpu is not None else "")
+            + f", {statistics_median(r[-1].latencies):.2f} ms"
             for label, r in runs.items()
         )
         log(f"    round {index + 1}: {shown}")
@@ -1487,6 +1491,17 @@ def _workers(
             sides[other].label,
             target,
         )
+        if runs[sides[mine].label][0].cpu is not None:
+            compare(
+                report,
+                name,
+                f"drain, worker CPU per job{', ' + what if what else ''}",
+                "us",
+                LOWER,
+                [r.cpu for r in runs[sides[mine].label]],
+                [r.cpu for r in runs[sides[other].label]],
+                sides[other].label,
+            )
     if suite.drain_absolute is not None:
         compare(
             report,
