@@ -232,6 +232,8 @@ _TAKE_SQL = (
 
 #: A claim: a key/value row that only the first writer gets.
 _CLAIM_SQL = "insert or abort into kv (queue, key, value) values (?, ?, ?)"
+#: A key/value row, written whether or not the key has one.
+_PUT_SQL = "insert or replace into kv (queue, key, value) values (?, ?, ?)"
 
 
 def _naive(timestamp: float, utc: bool) -> datetime:
@@ -698,8 +700,11 @@ class HueyQueue(BaseQueue):
                 return False  # only this statement is undone; the transaction goes on
             return True
 
+        def put_data(key: str, value: bytes, is_result: bool = False) -> None:
+            cursors[0].execute(_PUT_SQL, (name, key, value))  # huey's statement
+
         batch.sql, batch.db, batch.delete_data = sql, db, delete_data
-        batch.put_if_empty = put_if_empty
+        batch.put_if_empty, batch.put_data = put_if_empty, put_data
         if sqlite3.sqlite_version_info >= (3, 35):  # DELETE ... RETURNING
 
             def dequeue() -> Any:
