@@ -410,10 +410,89 @@ def test_enqueue_many_uses_one_producer(monkeypatch: pytest.MonkeyPatch, ns: str
         ids = queue.enqueue_many(ADD, [call(i, i) for i in range(50)])
         assert len(set(ids)) == 50
         assert acquired.count(None) == 1  # one producer taken from the pool ...
-        assert len({id(p) for p in acquired if p is not None}) == 1  # ... for every message
+        # ... for every message (Celery's send_task passes it through producer_or_acquire)
+        assert len({id(p) for p in acquired if p is not None}) <= 1
         assert queue.count() == 50
     finally:
         queue.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "options"),
+    [
+        pytest.param(AMQP_URL, {}, marks=pytest.mark.rabbitmq, id="rabbitmq"),
+        pytest.param(
+            AMQP_URL,
+            {"priority": 7, "timeout": 30, "queue": "other"},
+            marks=pytest.mark.rabbitmq,
+            id="rabbitmq-options",
+        ),
+        pytest.param(REDIS_URL, {}, marks=pytest.mark.redis, id="redis"),
+        pytest.param(
+            REDIS_URL,
+            {"priority": 2, "timeout": 30, "queue": "other"},
+            marks=pytest.mark.redis,
+            id="redis-options",
+        ),
+    ],
+)
+def test_a_batch_message_is_the_message_enqueue_sends(
+    url: str, options: dict[str, Any], ns: str
+) -> None:
+    """enqueue_many sends the Celery message enqueue sends (headers, properties, route, body),
+    but for the job's id and arguments."""
+    from celery.utils.saferepr import saferepr  # type: ignore[import-untyped]
+    from kombu import Queue
+
+    queue = make_queue(url=url, queue_prefix=f"{ns}.")
+    name = f"{ns}.{options.get('queue', 'default')}"
+    try:
+        ids = [queue.enqueue(ADD, [1, 2], **options)]
+        ids += queue.enqueue_many(ADD, [[3, 4], [5, 6], [7, 8]], **options)
+        steps = {"priority_steps": list(range(10))}  # queuekit's ten Redis lists, on Redis
+        with Connection(url, connect_timeout=5, transport_options=steps) as conn:
+            source = Queue(name, channel=conn.default_channel, no_declare=True)
+            messages = [source.get(no_ack=True) for _ in ids]
+            assert source.get(no_ack=True) is None
+    finally:
+        queue.close()
+        if url == AMQP_URL:
+            delete_amqp(f"{ns}.")
+    assert all(message is not None for message in messages)
+    per_job = {"id", "root_id", "argsrepr"}
+    seen = []
+    for job_id, message in zip(ids, messages, strict=True):
+        headers = dict(message.headers)
+        assert headers["id"] == headers["root_id"] == message.properties["correlation_id"]
+        args, kwargs, embed = json.loads(message.body)
+        assert headers["argsrepr"] == saferepr(args, 1024) and kwargs == {}
+        envelope = Envelope.decode(args[0])
+        assert headers["id"] == envelope.id == job_id
+        properties = {
+            k: v
+            for k, v in message.properties.items()
+            if k not in ("correlation_id", "delivery_tag", "delivery_info", "application_headers")
+        }
+        route = {k: message.delivery_info.get(k) for k in ("exchange", "routing_key")}
+        shape = {k: v for k, v in envelope.to_dict().items() if k not in ("id", "args")}
+        shape.pop("enqueued_at", None)
+        seen.append(
+            (
+                {k: v for k, v in headers.items() if k not in per_job},
+                properties,
+                route,
+                message.content_type,
+                message.content_encoding,
+                kwargs,
+                embed,
+                shape,
+            )
+        )
+    assert seen[1:] == [seen[0]] * 3
+    headers = seen[0][0]
+    assert headers["task"] == ADD and headers["retries"] == 0 and headers["ignore_result"]
+    if "timeout" in options:
+        assert headers["timelimit"][0] == 30 + queue.options["hard_timeout_grace"]
 
 
 # -- real workers -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -36,6 +36,8 @@ from celery.backends.base import BaseKeyValueStoreBackend  # type: ignore[import
 from celery.backends.redis import RedisBackend  # type: ignore[import-untyped]
 from celery.exceptions import Ignore, TimeLimitExceeded  # type: ignore[import-untyped]
 from celery.exceptions import Retry as CeleryRetry
+from celery.utils.saferepr import saferepr  # type: ignore[import-untyped]
+from celery.utils.text import truncate  # type: ignore[import-untyped]
 
 from queuekit import (
     BaseQueue,
@@ -481,7 +483,10 @@ class CeleryQueue(BaseQueue):
                 marked = [envelope.id for envelope in envelopes]
                 self._store_waiting(envelopes)
             with self.celery.producer_or_acquire() as producer:
-                if len(envelopes) > 1 and self._confirms_publishes():
+                many = len(envelopes) > 1
+                batch_publish = self._batch_publisher(producer) if many else None
+                publish: Callable[..., None] = batch_publish or self._publish
+                if many and self._confirms_publishes():
                     # RabbitMQ with confirms: one wait for the batch's confirms, not one each;
                     # the first message declares the queue (kombu's maybe_declare copies the
                     # queue for every message, whether it declares or not).
@@ -489,7 +494,7 @@ class CeleryQueue(BaseQueue):
                     publish_confirmed(
                         producer,
                         envelopes,
-                        lambda envelope: self._publish(
+                        lambda envelope: publish(
                             envelope,
                             producer,
                             declare=envelope is first or envelope.queue != first.queue,
@@ -499,9 +504,9 @@ class CeleryQueue(BaseQueue):
                     )
                     return
                 batch = getattr(producer, "batch", None)  # kombu >= 5.7: one pipeline on Redis
-                with batch() if batch is not None and len(envelopes) > 1 else _nothing():
+                with batch() if batch is not None and many else _nothing():
                     for envelope in envelopes:
-                        self._publish(envelope, producer)
+                        publish(envelope, producer)
         except QueueError:
             raise
         except Exception as exc:
@@ -545,6 +550,14 @@ class CeleryQueue(BaseQueue):
         if not declare:
             options["declare"] = []  # its queue was declared by this batch's first message
         self.celery.send_task(envelope.job, **options)
+
+    def _batch_publisher(self, producer: Any) -> _BatchPublisher | None:
+        """What sends a batch's messages, or None where Celery's ``send_task`` must decide each
+        message's route itself (task_routes, protocol 1)."""
+        app = self.celery
+        if app.amqp.router.routes or app.conf.task_protocol != 2:
+            return None
+        return _BatchPublisher(self, app, producer)
 
     def _retry(self, envelope: Envelope, delay: float) -> None:
         # The RETRY record with the error is stored already (by _record); only send.
@@ -927,3 +940,99 @@ class CeleryQueue(BaseQueue):
 @contextlib.contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+class _BatchPublisher:
+    """Sends the messages of one batch through Celery's ``create_task_message`` and
+    ``send_task_message``, the two halves of ``send_task``, with what ``send_task`` works out the
+    same way for every message of a batch (the task's options, its route, the parent task, the
+    reply-to id) worked out once per job name and queue. The messages are the ones ``send_task``
+    sends (a test compares them); a message with an eta, or a task with ``expires``, still goes
+    through ``send_task``, which treats those per message."""
+
+    def __init__(self, queue: CeleryQueue, app: Any, producer: Any) -> None:
+        self.queue = queue
+        self.app = app
+        self.producer = producer
+        amqp = app.amqp
+        self.create = amqp.create_task_message
+        self.send = amqp.send_task_message
+        self.argsrepr_max = amqp.argsrepr_maxsize
+        self.kwargsrepr = saferepr({}, amqp.kwargsrepr_maxsize, app.conf.task_repr_maxlevels)
+        self.reply_to = app.thread_oid
+        self.sent_event = app.conf.task_send_sent_event
+        parent = app.current_worker_task
+        self.root_id = parent.request.root_id or parent.request.id if parent else None
+        self.parent_id = parent.request.id if parent else None
+        self.routes: dict[tuple[str, str], tuple[dict[str, Any], Any, Any] | None] = {}
+        self.grace = queue.options["hard_timeout_grace"]
+
+    def _route(self, name: str, qname: str) -> tuple[dict[str, Any], Any, Any] | None:
+        """(routed options, time_limit, soft_time_limit) as ``send_task`` makes them for task
+        ``name`` on queue ``qname``; None for a task with ``expires`` (made per message)."""
+        task = self.app._tasks.get(name)
+        options: dict[str, Any] = {}
+        if task is not None:
+            options = {k: v for k, v in task._get_exec_options().items() if v is not None}
+        options.update(queue=qname, serializer="json")
+        time_limit = options.pop("time_limit", None)
+        soft_time_limit = options.pop("soft_time_limit", None)
+        if options.pop("expires", None) is not None:
+            return None
+        options.pop("ignore_result", None)
+        options.pop("priority", None)  # every message sets its own
+        routed = self.app.amqp.router.route(options, name, (), None, task)
+        return routed, time_limit, soft_time_limit
+
+    def __call__(self, envelope: Envelope, producer: Any, declare: bool = True) -> None:
+        queue = self.queue
+        eta = envelope.options.get("eta")
+        qname = queue._celery_queue(envelope.queue)
+        key = (envelope.job, qname)
+        try:
+            route = self.routes[key]
+        except KeyError:
+            route = self.routes[key] = self._route(*key)
+        if route is None or (eta is not None and eta > time.time()):
+            queue._publish(envelope, producer, declare)
+            return
+        routed, time_limit, soft_time_limit = route
+        options = {**routed, "priority": queue._native_priority(envelope.options.get("priority"))}
+        if not declare:
+            options["declare"] = []  # its queue was declared by this batch's first message
+        timeout = envelope.options.get("timeout")
+        if timeout:
+            time_limit = float(timeout) + self.grace
+        text = envelope.encode().decode()
+        task_id = envelope.id
+        message = self.create(
+            task_id,
+            envelope.job,
+            [text],
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            envelope.attempt - 1,
+            None,
+            None,
+            None,
+            self.reply_to,
+            time_limit,
+            soft_time_limit,
+            self.sent_event,
+            self.root_id,
+            self.parent_id,
+            None,
+            None,
+            ignore_result=True,
+            replaced_task_nesting=0,
+            # saferepr of a one-string list, exactly: its text quoted and cut as saferepr cuts
+            argsrepr="['" + truncate(text, self.argsrepr_max - 1).replace("'", "\\'") + "']",
+            kwargsrepr=self.kwargsrepr,
+            **options,
+        )
+        with producer.connection._reraise_as_library_errors():
+            self.send(producer, envelope.job, message, **options)
