@@ -544,18 +544,26 @@ class SqliteQueue(BaseQueue):
     def _claim(self, queues: Sequence[str]) -> Received | None:
         """Take the next due job; the previous job's outcome (see ``_ack``) is written in the
         same transaction."""
-        self._reclaim_expired()
         now = time.time()
-        claim = _claim_sql(len(queues))
+        if now >= self._next_reclaim:
+            self._reclaim_expired()
         params = (now, now + self.lease, self._worker_id, *queues, now)
-        finished = getattr(self._local, "finished", None)
+        local = self._local
+        finished = getattr(local, "finished", None)
+        conn = self.connection()
         if finished is None:
-            row = self.connection().execute(claim, params).fetchone()
+            row = conn.execute(_claim_sql(len(queues)), params).fetchone()
         else:
-            with self.transaction() as conn:
+            # transaction()'s BEGIN IMMEDIATE ... COMMIT, without the context manager's cost
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 conn.execute(_FINISH, finished)
-                row = conn.execute(claim, params).fetchone()
-            self._local.finished = None
+                row = conn.execute(_claim_sql(len(queues)), params).fetchone()
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            local.finished = None
         return Received(row[1], row[0]) if row else None
 
     def _write_finished(self) -> None:
@@ -580,14 +588,14 @@ class SqliteQueue(BaseQueue):
     def _fetch(
         self, queues: Sequence[str], timeout: float, stop: threading.Event | None = None
     ) -> Received | None:
+        if stop is not None and stop.is_set():
+            self._write_finished()
+            return None
+        received = self._claim(queues)
+        if received is not None:
+            return received  # the busy path: no deadline to keep
         deadline = time.monotonic() + timeout
         while True:
-            if stop is not None and stop.is_set():
-                self._write_finished()
-                return None
-            received = self._claim(queues)
-            if received is not None:
-                return received
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
@@ -597,6 +605,12 @@ class SqliteQueue(BaseQueue):
                 sleep = min(sleep, max(due - time.time(), 0.0))
             if sleep > 0:
                 self._wake.wait(sleep)
+            if stop is not None and stop.is_set():
+                self._write_finished()
+                return None
+            received = self._claim(queues)
+            if received is not None:
+                return received
 
     def _record(self, outcome: Outcome) -> None:
         # The final state is written when the message is acknowledged; a retry keeps the error.
@@ -631,7 +645,10 @@ class SqliteQueue(BaseQueue):
             outcome.envelope.attempt if outcome.envelope else 1,
             outcome.started_at or None,
             outcome.finished_at or time.time(),
-            _dumps(outcome.return_value) if outcome.succeeded else None,
+            # None is stored as NULL, which _get_result reads back as None, as it does "null"
+            _dumps(value)
+            if outcome.succeeded and (value := outcome.return_value) is not None
+            else None,
             _dumps(outcome.error.to_dict()) if outcome.error else None,
             received.token,
             self._worker_id,
