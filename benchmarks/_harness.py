@@ -147,7 +147,10 @@ def compare(
     row = Row(suite, measure, unit, better, Span(ours), None, baseline, None, target)
     if theirs:
         row.theirs = Span(theirs)
-        row.ratios = Span([a / b for a, b in zip(ours, theirs, strict=True) if b])
+        # A round whose native figure is 0 (a drain too short for one clock tick of CPU time,
+        # in quick mode) has no ratio; a row with none shows "-".
+        ratios = [a / b for a, b in zip(ours, theirs, strict=True) if b]
+        row.ratios = Span(ratios) if ratios else None
     return report.add(row)
 
 
