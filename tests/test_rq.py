@@ -678,3 +678,18 @@ def test_wheel_declares_the_backend_and_its_engine(tmp_path: Path) -> None:
         "rq>=3.0",
     ]
     assert "[queuekit.backends]\nrq = queuekit_rq:RqQueue" in entry_points
+
+
+def test_a_stop_signal_outside_rqs_loop_is_a_clean_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm-stop request that escapes rq's work loop (StopRequested) ends work() normally."""
+    from queuekit_rq.worker import worker_class_for
+    from rq import SimpleWorker
+    from rq.exceptions import StopRequested
+    from rq.worker import BaseWorker
+
+    def stopped(self: Any, *args: Any, **kwargs: Any) -> bool:
+        raise StopRequested()
+
+    monkeypatch.setattr(BaseWorker, "work", stopped)
+    worker = worker_class_for(SimpleWorker)(["default"], connection=redis.Redis.from_url(URL))
+    assert worker.work(burst=True) is False

@@ -20,7 +20,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from redis import Redis
-from rq.exceptions import AbandonedJobError, DeserializationError
+from rq.exceptions import AbandonedJobError, DeserializationError, StopRequested
 from rq.job import Job, get_current_job
 from rq.queue import Queue
 from rq.registry import ScheduledJobRegistry
@@ -525,6 +525,15 @@ class QueuekitWorker(BaseWorker):
         if queue is not None:
             kwargs.setdefault("default_result_ttl", queue.options["result_ttl"])
         super().__init__(*args, **kwargs)
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        try:
+            return bool(super().work(*args, **kwargs))
+        except StopRequested:
+            # rq's warm stop raises this from its signal handler; a signal that lands on the
+            # loop's ``while True``, outside the try that catches it, escapes rq's loop (which
+            # has torn down already) and would fail the worker with exit code 1.
+            return False
 
     def subscribe(self) -> None:
         # As rq's own, with a pubsub thread that looks up from its read once a second: rq's 60 s
