@@ -17,7 +17,7 @@ from huey.registry import Message  # type: ignore[import-untyped]
 from huey.serializer import Serializer  # type: ignore[import-untyped]
 from huey.utils import Error  # type: ignore[import-untyped]
 
-from queuekit.envelope import json_writer
+from queuekit.envelope import json_writer, read_json
 
 #: Huey names a task ``<module>.<class name>``; every queuekit job's task lives in this module.
 TASK_MODULE = "queuekit"
@@ -92,26 +92,17 @@ def envelope_message(
     return {**envelope, "huey": meta}
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-# One decoder for every read: json.loads(data, parse_constant=...) builds one per call.
-_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
-
-
 def _loads(data: Any) -> Any:
-    """``json.loads(data, parse_constant=_refuse_constant)``, with the one decoder."""
+    """``json.loads(data, parse_constant=...)`` refusing NaN and Infinity, with the envelope's
+    one decoder."""
     if isinstance(data, str):
         if data.startswith("\ufeff"):
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", data, 0)
-    elif isinstance(data, (bytes, bytearray)):
-        data = data.decode(json.detect_encoding(data), "surrogatepass")
-    else:
+    elif not isinstance(data, (bytes, bytearray)):
         raise TypeError(
             f"the JSON object must be str, bytes or bytearray, not {type(data).__name__}"
         )
-    return _decode(data)
+    return read_json(data)
 
 
 def _message_to_json(message: Any) -> dict[str, Any]:
